@@ -1,0 +1,1 @@
+"""The charter booking pipeline: Boatsetter exports in; JADA calendar, ShipCaptainCrew and guest pages out."""
