@@ -1,0 +1,96 @@
+# Charter booking pipeline: one obvious way to run each thing. `make` (or `make help`) lists the targets.
+
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+MAKEFLAGS += --no-print-directory
+
+VENV := .venv
+PY := $(VENV)/bin/python
+UV := $(VENV)/bin/uv
+# The locks are resolved for exactly this interpreter (AIRFLOW-NOTES: "3.11" alone means 3.11.0 to uv).
+LOCK_PYTHON := 3.11.7
+STAMP := $(VENV)/.installed
+# Folders that exist in this checkout; empty ones are not in a fresh clone.
+CODE_DIRS := $(wildcard dags plugins sandbox tests benchmarks)
+TYPED := plugins/charter_pipeline $(wildcard dags/*.py)
+# Extra arguments for pytest, e.g. `make test PYTEST_ARGS="-k dags -x"`; for `make lock`, e.g. LOCK_ARGS=--upgrade.
+PYTEST_ARGS ?=
+LOCK_ARGS ?=
+ARGS ?=
+SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
+
+.PHONY: help install lock system-deps lint format typecheck test run demo bench bootstrap clean distclean
+
+help: ## list the targets (the default)
+	@awk 'BEGIN {FS = ":.*## "} /^[a-z][a-z-]*:.*## / {printf "  make %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+install: $(STAMP) ## build .venv/ from the locks (quick when nothing changed)
+
+$(STAMP): requirements.txt requirements-dev.txt
+	@if [ ! -x $(PY) ]; then \
+	  if command -v python3.11 >/dev/null 2>&1; then base=python3.11; \
+	  elif python3 -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))' 2>/dev/null; then base=python3; \
+	  else echo "make install: needs Python 3.11 (python3.11, or python3 being 3.11)" >&2; exit 1; fi; \
+	  echo "creating $(VENV) with $$($$base --version)"; \
+	  $$base -m venv $(VENV); \
+	fi
+	$(PY) -m pip install --quiet "$$(grep -m1 '^uv==' requirements-dev.txt)"
+	$(UV) pip sync --quiet --python $(PY) requirements-dev.txt
+	@touch $@
+
+lock: ## re-resolve requirements.txt and requirements-dev.txt with uv, then sync .venv/
+	@test -x $(UV) || $(MAKE) install
+	$(UV) pip compile --quiet --python-version $(LOCK_PYTHON) $(LOCK_ARGS) requirements.in -o requirements.txt
+	$(UV) pip compile --quiet --python-version $(LOCK_PYTHON) $(LOCK_ARGS) requirements-dev.in -o requirements-dev.txt
+	$(UV) pip sync --quiet --python $(PY) requirements-dev.txt
+	@touch $(STAMP)
+
+system-deps: ## install Debian's chromium (browser tests) and nodejs if missing
+	@missing=""; \
+	command -v chromium >/dev/null 2>&1 || missing="$$missing chromium"; \
+	command -v node >/dev/null 2>&1 || missing="$$missing nodejs"; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing from Debian:$$missing"; \
+	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get update -qq; \
+	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing </dev/null; \
+	fi
+
+lint: install ## ruff check (AIR rules on) and ruff format --check
+	$(VENV)/bin/ruff check $(CODE_DIRS)
+	$(VENV)/bin/ruff format --check $(CODE_DIRS)
+
+format: install ## apply ruff's fixes and formatting
+	$(VENV)/bin/ruff check --fix $(CODE_DIRS)
+	$(VENV)/bin/ruff format $(CODE_DIRS)
+
+typecheck: install ## mypy over plugins/charter_pipeline and dags
+	$(VENV)/bin/mypy $(TYPED)
+
+# Every step runs even when an earlier one fails, so one CI log shows all the damage; the exit code is still red.
+test: install system-deps ## lint, typecheck, then the whole pytest suite (unit, dags, hooks, sandbox, e2e, browser, reliability)
+	@failed=""; \
+	$(MAKE) lint || failed="$$failed lint"; \
+	$(MAKE) typecheck || failed="$$failed typecheck"; \
+	$(PY) -m pytest tests $(PYTEST_ARGS) || failed="$$failed pytest"; \
+	if [ -n "$$failed" ]; then echo "make test: FAILED:$$failed" >&2; exit 1; fi; \
+	echo "make test: lint, typecheck and pytest passed"
+
+run: install ## the local stack (stand-ins) and airflow standalone
+	$(PY) -m sandbox.run
+
+demo: install ## a scripted walk through the pipeline against the local stack
+	$(PY) -m sandbox.demo
+
+bench: install ## the benchmarks
+	$(PY) -m benchmarks
+
+bootstrap: install ## create the tables and buckets the pipeline expects (ARGS="..." passes options)
+	$(PY) -m sandbox.bootstrap $(ARGS)
+
+clean: ## remove caches and the local stack's state (.sandbox/, .airflow/); keeps .venv/
+	rm -rf .sandbox .airflow .pytest_cache .mypy_cache .ruff_cache .hypothesis test-artifacts build
+	find . -path ./$(VENV) -prune -o -type d -name __pycache__ -prune -exec rm -rf {} +
+
+distclean: clean ## clean, and remove .venv/ too
+	rm -rf $(VENV)
