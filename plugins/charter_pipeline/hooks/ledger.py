@@ -1,0 +1,276 @@
+"""LedgerHook: the pipeline's own DynamoDB table (``ledger_table``, partition key ``booking_id``).
+
+Item layout (one per booking; the pipeline owns every attribute but the key):
+  snapshot, order_key       JSON text of the winning export row and its ordering key
+  fingerprint, status, source, state, session_id, calendar_id, scc_event_id, page_hash, invalidation_id
+  <step>_fp, <step>_result, <step>_at   per step in ledger.STEPS: the fingerprint it last completed for
+  attempts, last_error, first_seen_at, updated_at
+and one bookkeeping item ``#poll-state``: the export files already read (gzip JSON, so years of files fit the
+400 KB item limit) and the backlog of bookings that still need work (failed, or beyond max_bookings_per_run).
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from airflow.providers.amazon.aws.hooks.base_aws import AwsBaseHook
+
+from charter_pipeline.hooks.policy import aws_client_config
+from charter_pipeline.ledger import POLL_STATE_ID, STEPS, LedgerRecord
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb.client import DynamoDBClient  # pragma: no cover
+
+_PLAIN_FIELDS = (
+    "fingerprint",
+    "status",
+    "state",
+    "session_id",
+    "calendar_id",
+    "scc_event_id",
+    "calendar_hash",
+    "scc_hash",
+    "page_hash",
+    "invalidated_hash",
+    "invalidation_id",
+    "last_error",
+    "first_seen_at",
+    "updated_at",
+    "source",
+)
+# DynamoDB's limits: 100 keys per BatchGetItem, 25 puts per BatchWriteItem.
+_BATCH_GET = 100
+_BATCH_WRITE = 25
+
+
+@dataclass
+class PollState:
+    """What the poll remembers between runs: files read (uri -> version) and bookings still owed work."""
+
+    files: dict[str, str] = field(default_factory=dict)
+    backlog: list[str] = field(default_factory=list)
+
+
+def now_iso() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+class LedgerHook(AwsBaseHook):
+    """Reads and writes the charter booking ledger through the ``aws_default`` connection."""
+
+    conn_name_attr = "aws_conn_id"
+    default_conn_name = "aws_default"
+    conn_type = "aws"
+    hook_name = "Charter booking ledger"
+
+    def __init__(self, table_name: str, aws_conn_id: str | None = default_conn_name, **kwargs: Any) -> None:
+        kwargs.setdefault("config", aws_client_config())
+        super().__init__(aws_conn_id=aws_conn_id, client_type="dynamodb", **kwargs)
+        self.table_name = table_name
+        self.calls = 0  # outside calls made, for the run summary and benchmarks
+
+    @property
+    def client(self) -> DynamoDBClient:
+        return self.get_conn()
+
+    # --- booking records -------------------------------------------------------------------------------------
+    def get(self, booking_id: str) -> LedgerRecord | None:
+        """The booking's record, read consistently, or None if it was never seen."""
+        self.calls += 1
+        answer = self.client.get_item(
+            TableName=self.table_name, Key={"booking_id": {"S": booking_id}}, ConsistentRead=True
+        )
+        item = answer.get("Item")
+        return record_from_item(item) if item else None
+
+    def get_many(self, booking_ids: Iterable[str]) -> dict[str, LedgerRecord]:
+        """Records of many bookings, 100 per call; ids never seen are simply absent."""
+        ids = sorted(set(booking_ids))
+        records: dict[str, LedgerRecord] = {}
+        for start in range(0, len(ids), _BATCH_GET):
+            keys: list[dict[str, Any]] = [{"booking_id": {"S": i}} for i in ids[start : start + _BATCH_GET]]
+            request: dict[str, Any] = {self.table_name: {"Keys": keys, "ConsistentRead": True}}
+            while request:
+                self.calls += 1
+                answer = self.client.batch_get_item(RequestItems=request)
+                for item in answer.get("Responses", {}).get(self.table_name, []):
+                    record = record_from_item(item)
+                    records[record.booking_id] = record
+                request = answer.get("UnprocessedKeys") or {}
+        return records
+
+    def save_snapshots(self, records: Iterable[LedgerRecord], existing: Mapping[str, LedgerRecord]) -> int:
+        """Store newer snapshots. New bookings go in batches; known ones are updated in place so that artifact
+        ids and step progress written by a task are never overwritten by the poll."""
+        fresh: list[LedgerRecord] = []
+        written = 0
+        for record in records:
+            if record.booking_id in existing:
+                self._update(record.booking_id, _snapshot_fields(record))
+                written += 1
+            else:
+                fresh.append(record)
+        for start in range(0, len(fresh), _BATCH_WRITE):
+            puts: list[dict[str, Any]] = [
+                {"PutRequest": {"Item": item_from_record(r)}} for r in fresh[start : start + _BATCH_WRITE]
+            ]
+            request: dict[str, Any] = {self.table_name: puts}
+            while request:
+                self.calls += 1
+                answer = self.client.batch_write_item(RequestItems=request)
+                request = answer.get("UnprocessedItems") or {}
+            written += len(puts)
+        return written
+
+    def record_step(self, booking_id: str, step: str, fingerprint: str, result: str, **artifacts: str) -> None:
+        """Mark ``step`` done for ``fingerprint`` with a short human result, plus any artifact ids it made."""
+        if step not in STEPS:
+            raise ValueError(f"unknown step {step!r}")
+        values: dict[str, Any] = {f"{step}_fp": fingerprint, f"{step}_result": result, f"{step}_at": now_iso()}
+        values.update({k: v for k, v in artifacts.items() if v})
+        self._update(booking_id, values)
+
+    def record_artifacts(self, booking_id: str, **artifacts: str) -> None:
+        """Store artifact ids as soon as they exist, before the step is complete (a later failure keeps them)."""
+        self._update(booking_id, {k: v for k, v in artifacts.items() if v})
+
+    def record_failure(self, booking_id: str, step: str, message: str) -> None:
+        """Note a failed step: the next poll retries the booking, and the summary shows the reason."""
+        self._update(
+            booking_id,
+            {f"{step}_result": f"failed: {message}"[:500], f"{step}_at": now_iso(), "last_error": message[:500]},
+            add_attempt=True,
+        )
+
+    def record_state(self, booking_id: str, state: str, *, clear_error: bool = False) -> None:
+        values: dict[str, Any] = {"state": state, "updated_at": now_iso()}
+        if clear_error:
+            values.update(last_error="", attempts=0)
+        self._update(booking_id, values)
+
+    def claim_session_id(self, booking_id: str, candidate: str) -> str:
+        """Store ``candidate`` as the booking's session id unless it already has one; return the one that holds."""
+        self.calls += 1
+        answer = self.client.update_item(
+            TableName=self.table_name,
+            Key={"booking_id": {"S": booking_id}},
+            UpdateExpression="SET session_id = if_not_exists(session_id, :candidate)",
+            ExpressionAttributeValues={":candidate": {"S": candidate}},
+            ReturnValues="UPDATED_NEW",
+        )
+        return str(answer["Attributes"]["session_id"]["S"])
+
+    def _update(self, booking_id: str, values: Mapping[str, Any], *, add_attempt: bool = False) -> None:
+        if not values and not add_attempt:
+            return
+        names = {f"#a{i}": name for i, name in enumerate(values)}
+        expression = "SET " + ", ".join(f"#a{i} = :v{i}" for i in range(len(values))) if values else ""
+        attribute_values = {f":v{i}": _attribute(value) for i, value in enumerate(values.values())}
+        if add_attempt:
+            expression += " ADD attempts :one"
+            attribute_values[":one"] = {"N": "1"}
+        self.calls += 1
+        self.client.update_item(
+            TableName=self.table_name,
+            Key={"booking_id": {"S": booking_id}},
+            UpdateExpression=expression.strip(),
+            **({"ExpressionAttributeNames": names} if names else {}),
+            ExpressionAttributeValues=attribute_values,
+        )
+
+    # --- poll bookkeeping ------------------------------------------------------------------------------------
+    def get_poll_state(self) -> PollState:
+        self.calls += 1
+        answer = self.client.get_item(
+            TableName=self.table_name, Key={"booking_id": {"S": POLL_STATE_ID}}, ConsistentRead=True
+        )
+        item = answer.get("Item")
+        if not item:
+            return PollState()
+        files = json.loads(gzip.decompress(item["files"]["B"])) if "files" in item else {}
+        backlog = json.loads(item["backlog"]["S"]) if "backlog" in item else []
+        return PollState(files=files, backlog=backlog)
+
+    def save_poll_state(self, state: PollState) -> None:
+        self.calls += 1
+        files = gzip.compress(json.dumps(state.files, sort_keys=True, separators=(",", ":")).encode(), mtime=0)
+        self.client.put_item(
+            TableName=self.table_name,
+            Item={
+                "booking_id": {"S": POLL_STATE_ID},
+                "files": {"B": files},
+                "backlog": {"S": json.dumps(sorted(set(state.backlog)))},
+                "updated_at": {"S": now_iso()},
+            },
+        )
+
+    def test_connection(self) -> tuple[bool, str]:
+        """Check that the ledger table exists and is reachable with this connection."""
+        try:
+            self.client.describe_table(TableName=self.table_name)
+        except Exception as exc:  # noqa: BLE001 - any failure is the answer test_connection reports
+            return False, f"ledger table {self.table_name!r}: {type(exc).__name__}"
+        return True, f"ledger table {self.table_name!r} is reachable"
+
+
+def _attribute(value: Any) -> dict[str, Any]:
+    if isinstance(value, bool):
+        return {"BOOL": value}
+    if isinstance(value, int):
+        return {"N": str(value)}
+    return {"S": str(value)}
+
+
+def _snapshot_fields(record: LedgerRecord) -> dict[str, Any]:
+    return {
+        "snapshot": json.dumps(record.snapshot, sort_keys=True),
+        "order_key": json.dumps(record.order_key),
+        "fingerprint": record.fingerprint,
+        "status": record.status,
+        "source": record.source,
+        "state": record.state,
+        "updated_at": record.updated_at,
+    }
+
+
+def item_from_record(record: LedgerRecord) -> dict[str, Any]:
+    """The DynamoDB item of a new record (empty strings are left out so if_not_exists works on them)."""
+    item: dict[str, Any] = {"booking_id": {"S": record.booking_id}}
+    for name, value in _snapshot_fields(record).items():
+        item[name] = {"S": value}
+    for name in _PLAIN_FIELDS:
+        value = getattr(record, name)
+        if value and name not in item:
+            item[name] = {"S": value}
+    for step, fingerprint in record.step_fingerprints.items():
+        item[f"{step}_fp"] = {"S": fingerprint}
+    if record.attempts:
+        item["attempts"] = {"N": str(record.attempts)}
+    return item
+
+
+def record_from_item(item: Mapping[str, Any]) -> LedgerRecord:
+    """A LedgerRecord from a DynamoDB item in the client's typed form."""
+
+    def text(name: str) -> str:
+        value = item.get(name)
+        return str(value["S"]) if value and "S" in value else ""
+
+    snapshot = text("snapshot")
+    order_key = text("order_key")
+    attempts = item.get("attempts", {}).get("N")
+    return LedgerRecord(
+        booking_id=text("booking_id"),
+        snapshot=json.loads(snapshot) if snapshot else None,
+        order_key=json.loads(order_key) if order_key else None,
+        step_fingerprints={step: text(f"{step}_fp") for step in STEPS if text(f"{step}_fp")},
+        step_results={step: text(f"{step}_result") for step in STEPS if text(f"{step}_result")},
+        attempts=int(attempts) if attempts else 0,
+        **{name: text(name) for name in _PLAIN_FIELDS},
+    )
+
