@@ -38,6 +38,7 @@ _MONTHS = (
     "January", "February", "March", "April", "May", "June",
     "July", "August", "September", "October", "November", "December",
 )  # fmt: skip
+_EXTENSION = re.compile(r"(?i)\s*(?:extension|ext\.?|x|#)\s*")
 _MAPS_SEARCH = "https://www.google.com/maps/search/?api=1&query="
 
 _ENVIRONMENT = Environment(
@@ -149,9 +150,16 @@ def clock_time(moment: datetime, *, with_zone: bool = False) -> str:
 
 
 def tel_uri(phone: str) -> str:
-    """A ``tel:`` link target for a phone number as the operator wrote it (``+1 619 555 0100``)."""
-    digits = re.sub(r"[^0-9]", "", phone)
-    return f"tel:{'+' if phone.strip().startswith('+') else ''}{digits}"
+    """A ``tel:`` link target for a phone number as the operator wrote it (``+1 619 555 0100``).
+
+    An extension (``ext. 4``, ``x4``) follows a pause (``,``), which phone dialers send as tones once connected.
+    """
+    number, extension = phone, ""
+    if match := _EXTENSION.search(phone):
+        number, extension = phone[: match.start()], phone[match.end() :]
+    plus = "+" if number.strip().startswith("+") else ""
+    pause = "," + re.sub(r"[^0-9]", "", extension) if re.search(r"[0-9]", extension) else ""
+    return f"tel:{plus}{re.sub(r'[^0-9]', '', number)}{pause}"
 
 
 def _day_note(moment: datetime, departure: datetime) -> str:
