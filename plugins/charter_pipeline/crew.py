@@ -284,6 +284,8 @@ _COMPOUND_PARTS = _word_set(
     "hourly daily per hour day base total extra estimated expected actual max min unit sub",
 )
 _COMPOUND_VOCABULARY = _MONEY_WORDS | _MONEY_WORDS_BY_NUMBER | _COMPOUND_PARTS
+# Parts are tried only up to the longest known word, so a long token (a pasted link, a hash) stays linear.
+_LONGEST_PART = max(map(len, _COMPOUND_VOCABULARY))
 # Word pairs in which the money word means something else.
 _NOT_MONEY_PAIRS = frozenset(
     {
@@ -345,7 +347,7 @@ def _compound_of(token: str, money: frozenset[str]) -> bool:
     reach[0].add(False)
     for begin in range(len(token)):
         for had_money in tuple(reach[begin]):
-            for end in range(begin + 2, len(token) + 1):
+            for end in range(begin + 2, min(begin + _LONGEST_PART, len(token)) + 1):
                 part = token[begin:end]
                 if part in _COMPOUND_VOCABULARY:
                     reach[end].add(had_money or part in money)
@@ -371,17 +373,13 @@ def is_money_attribute(name: str) -> bool:
     return any(_money_word_at(words, i, money) for i in range(len(words)))
 
 
-def is_money_line(line: str) -> bool:
-    """Whether a line of text holds an amount or speaks of money (CONTRACT.md section 6).
-
-    Amounts: "$25", "$1,234.50", "25.00 USD", "USD 25", "25 dollars", "€30", or a bare "150.00". Words: revenue,
-    fees, pay, rates, payout, cost, margin and their kin, case-insensitive. "10:30" and "6 guests" are not money.
-    """
+def _holds_amount(line: str) -> bool:
     if _CURRENCY_AMOUNT.search(line):
         return True
-    for found in _BARE_AMOUNT.finditer(line):
-        if not _UNIT_AFTER.match(line, found.end()):
-            return True
+    return any(not _UNIT_AFTER.match(line, found.end()) for found in _BARE_AMOUNT.finditer(line))
+
+
+def _speaks_of_money(line: str) -> bool:
     words = _words(line)
     for i in range(len(words)):
         if _money_word_at(words, i, _MONEY_WORDS):
@@ -393,17 +391,48 @@ def is_money_line(line: str) -> bool:
     return False
 
 
+def is_money_line(line: str) -> bool:
+    """Whether a line of text holds an amount or speaks of money (CONTRACT.md section 6).
+
+    Amounts: "$25", "$1,234.50", "25.00 USD", "USD 25", "25 dollars", "€30", or a bare "150.00". Words: revenue,
+    fees, pay, rates, payout, cost, margin and their kin, case-insensitive. "10:30" and "6 guests" are not money.
+    """
+    return _holds_amount(line) or _speaks_of_money(line)
+
+
 def scrub_notes(text: str) -> str:
     """``text`` without its money lines; every other line stays exactly as it was, line ending included."""
     return "".join(line for line in text.splitlines(keepends=True) if not is_money_line(line))
 
 
-def money_findings(value: Any, path: str = "") -> list[str]:
+def proper_names(payload: Any) -> list[str]:
+    """The boat, guest and crew names (and crew e-mails) an SCC payload carries: names, not talk of money."""
+    if not isinstance(payload, Mapping):
+        return []
+    guest = payload.get("guest")
+    crew = payload.get("crew")
+    found = [payload.get("boat"), guest.get("name") if isinstance(guest, Mapping) else None]
+    for member in crew if isinstance(crew, list) else []:
+        if isinstance(member, Mapping):
+            found += [member.get("name"), member.get("email")]
+    return [name for name in found if isinstance(name, str) and name.strip()]
+
+
+def money_findings(value: Any, *, names: Iterable[str] = ()) -> list[str]:
     """Every place in a nested payload (dicts, lists, strings) that speaks of money; empty when it is clean.
 
     Keys are judged by ``is_money_attribute`` and strings line by line by ``is_money_line``. Each finding names
-    its place, e.g. ``crew[0].pay`` or ``notes line 2``.
+    its place, e.g. ``crew[0].pay`` or ``notes line 2``. Proper names are not talk of money: a boat called "Pay Day"
+    or a deckhand called "Sam Price" is no finding, though an amount inside a name still is. The names are the
+    payload's own (``proper_names``) plus ``names``, for a partial update that does not carry them.
     """
+    every_name = {" ".join(name.split()) for name in [*proper_names(value), *names]} - {""}
+    pattern = "|".join(re.escape(name).replace(r"\ ", r"\s+") for name in sorted(every_name, key=len, reverse=True))
+    masked = re.compile(rf"(?<!\w)(?:{pattern})(?!\w)", re.IGNORECASE) if pattern else None
+    return _findings(value, "", masked)
+
+
+def _findings(value: Any, path: str, names: re.Pattern[str] | None) -> list[str]:
     findings: list[str] = []
     if isinstance(value, Mapping):
         for key, item in value.items():
@@ -411,14 +440,15 @@ def money_findings(value: Any, path: str = "") -> list[str]:
             if is_money_attribute(str(key)):
                 findings.append(f"{place}: attribute speaks of money")
             else:
-                findings.extend(money_findings(item, place))
+                findings.extend(_findings(item, place, names))
     elif isinstance(value, list | tuple):
         for i, item in enumerate(value):
-            findings.extend(money_findings(item, f"{path}[{i}]"))
+            findings.extend(_findings(item, f"{path}[{i}]", names))
     elif isinstance(value, str):
         lines = value.splitlines()
         for number, line in enumerate(lines, 1):
-            if is_money_line(line):
+            words = names.sub(" ", line) if names else line
+            if _holds_amount(line) or _speaks_of_money(words):
                 place = f"{path or 'text'} line {number}" if len(lines) > 1 else (path or "text")
                 findings.append(f"{place}: {line.strip()!r}")
     return findings

@@ -47,6 +47,10 @@ ROSTER: dict[str, Any] = {
         ],
     },
     "Night Owl": {"captain": {"name": "", "email": ""}, "crew": [{"name": "Eve Watch", "email": "eve@jada.example"}]},
+    "Net Profit": {
+        "captain": {"name": "Sam Price", "email": "sam.price@jada.example"},
+        "crew": [{"name": "Bill Cash", "email": "payroll.bill@jada.example"}],
+    },
     "Blue Heron": {
         "captain": {"name": "Hal Heron", "email": "hal@jada.example"},
         "crew": [{"name": "Dom Three", "email": "dom@jada.example"}],
@@ -360,7 +364,19 @@ def test_scc_event_in_summer_carries_the_daylight_offset() -> None:
     assert (payload["start"], payload["end"]) == ("2026-07-04T10:00:00-07:00", "2026-07-04T13:00:00-07:00")
 
 
-BOATS = ["Sea Breeze", "Pier Pressure", "Knot On Call", "Reel Therapy", "Night Owl", "Queen of San Diego", "Pier 39"]
+BOATS = [
+    "Sea Breeze",
+    "Pier Pressure",
+    "Knot On Call",
+    "Reel Therapy",
+    "Night Owl",
+    "Queen of San Diego",
+    "Pier 39",
+    # boat names that are money words are still names
+    "Pay Day",
+    "Knot Paid For",
+    "Net Profit",
+]
 GUESTS = [
     "Jane Doe",
     "José Ñúñez-García",

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from charter_pipeline.crew import is_money_attribute, is_money_line, money_findings, scrub_notes
+from charter_pipeline.crew import is_money_attribute, is_money_line, money_findings, proper_names, scrub_notes
 
 MONEY_ATTRIBUTES = [
     # what SCC is known to add (CONTRACT.md section 6)
@@ -251,3 +251,30 @@ def test_money_findings_of_plain_text_and_clean_values() -> None:
     assert money_findings("Check-in 9:30\nCrew pay $50") == ["text line 2: 'Crew pay $50'"]
     assert money_findings({"party_size": 6, "start": "2026-12-04T10:00:00-08:00", "ok": True, "x": None}) == []
     assert money_findings(["6 guests", ("10:30",)]) == []
+
+
+def test_names_in_a_payload_are_names_not_talk_of_money() -> None:
+    payload = {
+        "title": "Pay Day charter: Penny P., 6 passengers",
+        "boat": "Pay Day",
+        "guest": {"name": "Penny P.", "party_size": 6},
+        "crew": [{"name": "Sam  Price", "email": "sam.price@jada.example", "role": "captain"}],
+        "description": "3 h charter aboard PAY DAY with Sam Price at the helm",
+        "notes": "Crew pay is settled by the office",
+    }
+
+    assert proper_names(payload) == ["Pay Day", "Penny P.", "Sam  Price", "sam.price@jada.example"]
+    assert money_findings(payload) == ["notes: 'Crew pay is settled by the office'"]
+
+
+def test_a_partial_update_gets_its_names_from_the_caller() -> None:
+    update = {"title": "Pay Day charter: Jane D., 8 passengers"}
+
+    assert money_findings(update) == ["title: 'Pay Day charter: Jane D., 8 passengers'"]
+    assert money_findings(update, names=["Pay Day"]) == []
+
+
+def test_an_amount_inside_a_name_is_still_money() -> None:
+    payload = {"boat": "$5 Cruise", "title": "$5 Cruise charter"}
+
+    assert money_findings(payload) == ["boat: '$5 Cruise'", "title: '$5 Cruise charter'"]
