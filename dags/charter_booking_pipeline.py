@@ -56,7 +56,7 @@ def collect_bookings() -> list[dict[str, Any]]:
     return result["work"]
 
 
-@task(map_index_template=BOOKING_LABEL)
+@task(multiple_outputs=False, map_index_template=BOOKING_LABEL)
 def financials(item: dict[str, Any]) -> dict[str, str]:
     """Crew cost, captain cost, port fee and net revenue, from the rate card."""
     from charter_pipeline import steps
@@ -65,7 +65,7 @@ def financials(item: dict[str, Any]) -> dict[str, str]:
     return steps.booking_task(item, "financials")
 
 
-@task(map_index_template=BOOKING_LABEL, max_active_tis_per_dag=4)
+@task(multiple_outputs=False, map_index_template=BOOKING_LABEL, max_active_tis_per_dag=4)
 def calendar_entry(item: dict[str, Any], money: dict[str, str]) -> dict[str, Any]:
     """Create or update the JADA calendar entry (looked up by external id first)."""
     from charter_pipeline import steps
@@ -74,7 +74,7 @@ def calendar_entry(item: dict[str, Any], money: dict[str, str]) -> dict[str, Any
     return steps.booking_task(item, "calendar", money)
 
 
-@task(map_index_template=BOOKING_LABEL, max_active_tis_per_dag=4)
+@task(multiple_outputs=False, map_index_template=BOOKING_LABEL, max_active_tis_per_dag=4)
 def scc_event(item: dict[str, Any]) -> dict[str, Any]:
     """Create, update or cancel the ShipCaptainCrew event (SCC e-mails the crew)."""
     from charter_pipeline import steps
@@ -83,7 +83,7 @@ def scc_event(item: dict[str, Any]) -> dict[str, Any]:
     return steps.booking_task(item, "scc_event")
 
 
-@task(map_index_template=BOOKING_LABEL, max_active_tis_per_dag=4)
+@task(multiple_outputs=False, map_index_template=BOOKING_LABEL, max_active_tis_per_dag=4)
 def scrub_notes(item: dict[str, Any], scc: dict[str, Any]) -> dict[str, Any]:
     """Remove every money attribute and money line SCC stored with the event."""
     from charter_pipeline import steps
@@ -92,7 +92,7 @@ def scrub_notes(item: dict[str, Any], scc: dict[str, Any]) -> dict[str, Any]:
     return steps.booking_task(item, "scrub", scc)
 
 
-@task(map_index_template=BOOKING_LABEL, max_active_tis_per_dag=8)
+@task(multiple_outputs=False, map_index_template=BOOKING_LABEL, max_active_tis_per_dag=8)
 def guest_page(item: dict[str, Any], calendar: dict[str, Any]) -> dict[str, Any]:
     """Render the guest page (or its cancellation notice) and upload it to the guest bucket."""
     from charter_pipeline import steps
@@ -101,7 +101,7 @@ def guest_page(item: dict[str, Any], calendar: dict[str, Any]) -> dict[str, Any]
     return steps.booking_task(item, "guest_page", calendar)
 
 
-@task(map_index_template=BOOKING_LABEL, max_active_tis_per_dag=2)
+@task(multiple_outputs=False, map_index_template=BOOKING_LABEL, max_active_tis_per_dag=2)
 def cloudfront_invalidation(item: dict[str, Any], page: dict[str, Any]) -> dict[str, Any]:
     """Invalidate the guest page's two paths so the guest sees it at once."""
     from charter_pipeline import steps
@@ -121,7 +121,7 @@ def charter(item: dict[str, Any]) -> None:
     cloudfront_invalidation(item, guest_page(item, calendar))
 
 
-@task(trigger_rule=TriggerRule.ALL_DONE, retries=0)
+@task(multiple_outputs=False, trigger_rule=TriggerRule.ALL_DONE, retries=0)
 def run_summary() -> dict[str, Any]:
     """The run's table: published, updated, cancelled, unchanged, recorded only, quarantined, failed."""
     from charter_pipeline import steps

@@ -25,7 +25,7 @@ from charter_pipeline.config import PipelineConfig
 from charter_pipeline.ledger import Action, LedgerRecord, decide, is_newer, with_snapshot
 
 if TYPE_CHECKING:
-    from charter_pipeline.exports import Candidate, RowProblem
+    from charter_pipeline.exports import Candidate, RawRow, RowProblem
     from charter_pipeline.hooks.exports import ExportFile, ExportsHook
     from charter_pipeline.hooks.guest_portal import GuestPortalHook
     from charter_pipeline.hooks.jada_calendar import JadaCalendarHook
@@ -64,8 +64,12 @@ def pick_existing(items: list[dict[str, Any]], id_key: str, known_id: str, what:
     if not items:
         return None
     if len(items) > 1:
-        log.warning("%d %s share one external id; using %s. Remove the duplicates by hand.", len(items), what,
-                    known_id or items[0].get(id_key))
+        log.warning(
+            "%d %s share one external id; using %s. Remove the duplicates by hand.",
+            len(items),
+            what,
+            known_id or items[0].get(id_key),
+        )
     for item in items:
         if known_id and item.get(id_key) == known_id:
             return item
@@ -102,8 +106,14 @@ def work_item(booking: Booking, fp: str, action: Action, record: LedgerRecord | 
 class Poll:
     """Collects the bookings a run must work on: from new export files, the backlog, or one manual booking."""
 
-    def __init__(self, config: PipelineConfig, now: datetime, *, ledger: LedgerHook | None = None,
-                 exports: ExportsHook | None = None) -> None:
+    def __init__(
+        self,
+        config: PipelineConfig,
+        now: datetime,
+        *,
+        ledger: LedgerHook | None = None,
+        exports: ExportsHook | None = None,
+    ) -> None:
         self.config = config
         self.now = now
         self._ledger = ledger
@@ -146,8 +156,13 @@ class Poll:
         files = self.exports.list_exports(self.config.exports_uri)
         state = self.ledger.get_poll_state()
         new_files = [f for f in files if state.files.get(f.uri) != f.version]
-        log.info("Exports at %s: %d file(s), %d new; %d booking(s) waiting from earlier runs.",
-                 self.config.exports_uri, len(files), len(new_files), len(state.backlog))
+        log.info(
+            "Exports at %s: %d file(s), %d new; %d booking(s) waiting from earlier runs.",
+            self.config.exports_uri,
+            len(files),
+            len(new_files),
+            len(state.backlog),
+        )
         self.intake.counts["files_read"] = len(new_files)
         if not new_files and not state.backlog:
             log.info("Nothing new to read and nothing owed: done after %d outside calls.", self.outside_calls)
@@ -173,44 +188,51 @@ class Poll:
             rows = read_export(export.name, data)
         except ExportUnreadable as exc:
             head = data[:300].decode("utf-8", errors="replace")
-            problem = RowProblem(source=export.uri, row=0, reason=f"unreadable file: {exc}",
-                                 raw={"bytes": len(data), "head": head})
+            problem = RowProblem(
+                source=export.uri, row=0, reason=f"unreadable file: {exc}", raw={"bytes": len(data), "head": head}
+            )
             self._quarantine(export, [problem])
             log.warning("[%d/%d] %s is unreadable and was quarantined whole: %s", number, total, export.name, exc)
             return []
-        candidates, problems = parse_rows(export.uri, rows, self.config.tz, last_modified=export.last_modified,
-                                          progress=self._progress(export.name))
+        candidates, problems = parse_rows(
+            export.uri, _with_progress(rows, export.name), self.config.tz, last_modified=export.last_modified
+        )
         self._quarantine(export, problems)
         self.intake.counts["rows_read"] += len(rows)
-        log.info("[%d/%d] %s: %d row(s), %d valid, %d quarantined.", number, total, export.name, len(rows),
-                 len(candidates), len(problems))
+        log.info(
+            "[%d/%d] %s: %d row(s), %d valid, %d quarantined.",
+            number,
+            total,
+            export.name,
+            len(rows),
+            len(candidates),
+            len(problems),
+        )
         return candidates
-
-    @staticmethod
-    def _progress(name: str) -> Any:
-        def report(done: int, total: int) -> None:
-            if done % PROGRESS_EVERY == 0:
-                log.info("  %s: %d of %d rows parsed", name, done, total)
-
-        return report
 
     def _quarantine(self, export: ExportFile, problems: list[RowProblem]) -> None:
         for problem in problems:
-            record = {"source": problem.source, "row": problem.row, "reason": problem.reason, "raw": problem.raw,
-                      "export_version": export.version, "quarantined_at": self.now.isoformat()}
+            record = {
+                "source": problem.source,
+                "row": problem.row,
+                "reason": problem.reason,
+                "raw": problem.raw,
+                "export_version": export.version,
+                "quarantined_at": self.now.isoformat(),
+            }
             # The name is derived from the file version and row, so re-reading a file overwrites, never duplicates.
             stem = export.name.rsplit("/", 1)[-1]
             version = hashlib.sha256(export.version.encode()).hexdigest()[:10]
-            self.exports.write_quarantine(self.config.quarantine_uri, f"{stem}.{version}.row-{problem.row}.json",
-                                          record)
+            self.exports.write_quarantine(
+                self.config.quarantine_uri, f"{stem}.{version}.row-{problem.row}.json", record
+            )
             self.intake.counts["quarantined"] += 1
             if len(self.intake.quarantined) < QUARANTINE_LISTED:
-                self.intake.quarantined.append({"source": problem.source, "row": problem.row,
-                                                "reason": problem.reason})
+                self.intake.quarantined.append({"source": problem.source, "row": problem.row, "reason": problem.reason})
             log.warning("Quarantined %s row %d: %s", export.name, problem.row, problem.reason)
 
     def _decide(self, newest: Mapping[str, Candidate], *, backlog: list[str], state_backlog: list[str]) -> None:
-        from charter_pipeline.exports import order_key_json, snapshot_order
+        from charter_pipeline.exports import order_key_to_json, snapshot_order
 
         records = self.ledger.get_many(set(newest) | set(backlog))
         existing = dict(records)
@@ -219,7 +241,7 @@ class Poll:
 
         for booking_id, candidate in newest.items():
             record = records.get(booking_id)
-            key = order_key_json(snapshot_order(candidate.booking, candidate.source))
+            key = order_key_to_json(snapshot_order(candidate.booking, candidate.source))
             if not is_newer(key, record):
                 self.intake.counts["older_rows_ignored"] += 1
                 continue
@@ -244,8 +266,11 @@ class Poll:
             record = records.get(booking_id)
             if booking_id in decisions or record is None or record.booking is None:
                 continue
-            decisions[booking_id] = (record.booking, record.fingerprint, decide(
-                record.booking, record.fingerprint, record, self.now))
+            decisions[booking_id] = (
+                record.booking,
+                record.fingerprint,
+                decide(record.booking, record.fingerprint, record, self.now),
+            )
 
         if to_save:
             self.ledger.save_snapshots(to_save, existing)
@@ -263,8 +288,9 @@ class Poll:
         owed.sort(key=lambda entry: (entry[0].start, entry[0].booking_id))
         cap = self.config.max_bookings_per_run
         if len(owed) > cap:
-            log.warning("%d booking(s) need work; this run takes %d and the rest wait for the next run.",
-                        len(owed), cap)
+            log.warning(
+                "%d booking(s) need work; this run takes %d and the rest wait for the next run.", len(owed), cap
+            )
         self.intake.work = [work_item(b, fp, a, records.get(b.booking_id)) for b, fp, a in owed[:cap]]
         self.intake.counts["deferred"] = max(0, len(owed) - cap)
         # Everything owed stays in the backlog until the run summary confirms it is in sync.
@@ -272,9 +298,18 @@ class Poll:
         self._backlog = sorted({b.booking_id for b, _, _ in owed} | set(untouched))
 
 
+def _with_progress(rows: list[RawRow], name: str) -> Iterator[RawRow]:
+    """The rows as they are parsed, with a progress line now and then for the operator watching a big export."""
+    for done, row in enumerate(rows, start=1):
+        if done % PROGRESS_EVERY == 0:
+            log.info("  %s: %d of %d rows parsed", name, done, len(rows))
+        yield row
+
+
 def _record_only_state(action: Action) -> str:
     return {Action.RECORD_PAST: "recorded: past charter", Action.RECORD_ONLY: "recorded: not a charter"}.get(
-        action, "recorded")
+        action, "recorded"
+    )
 
 
 def _record_only_reason(action: Action, booking: Booking) -> str:
@@ -338,7 +373,7 @@ class BookingSteps:
         except Exception as exc:
             try:
                 self.ledger.record_failure(self.booking_id, step, describe(exc))
-            except Exception:  # noqa: BLE001 - the original error matters more than the bookkeeping one
+            except Exception:  # the original error matters more than the bookkeeping one
                 log.warning("Could not record the failure of %s in the ledger.", step)
             raise
 
@@ -347,8 +382,15 @@ class BookingSteps:
         from charter_pipeline.money import compute_financials
 
         money = compute_financials(self.booking, self.config.rates)
-        log.info("%s: gross %s, crew %s, captain %s, port fee %s, net %s", self.booking.label,
-                 money.gross_revenue, money.crew_cost, money.captain_cost, money.port_fee, money.net_revenue)
+        log.info(
+            "%s: gross %s, crew %s, captain %s, port fee %s, net %s",
+            self.booking.label,
+            money.gross_revenue,
+            money.crew_cost,
+            money.captain_cost,
+            money.port_fee,
+            money.net_revenue,
+        )
         return money.to_dict()
 
     # 2. calendar entry (also settles the guest page's session id, which the entry carries in guest_url)
@@ -366,14 +408,23 @@ class BookingSteps:
             if not session_id:
                 # A lost ledger must not change the guest's address: the calendar entry still names it.
                 entries = self.calendar_hook.find_entries(ref)
-                recovered = next((sid for e in entries
-                                  if (sid := session_id_from_url(str(e.get("guest_url") or ""),
-                                                                 self.config.guest_base_url))), None)
+                recovered = next(
+                    (
+                        sid
+                        for e in entries
+                        if (sid := session_id_from_url(str(e.get("guest_url") or ""), self.config.guest_base_url))
+                    ),
+                    None,
+                )
                 session_id = self.ledger.claim_session_id(self.booking_id, recovered or new_session_id())
             payload = calendar_entry_payload(
-                self.booking, Financials.from_dict(money), assigned_crew(self.booking, self.config),
+                self.booking,
+                Financials.from_dict(money),
+                assigned_crew(self.booking, self.config),
                 guest_url=self.config.guest_url(session_id),
-                status="confirmed" if self.booking.is_charter else "cancelled", config=self.config)
+                status="confirmed" if self.booking.is_charter else "cancelled",
+                config=self.config,
+            )
             wanted = payload_hash(payload)
             if record.calendar_id and record.calendar_hash == wanted:
                 result = f"{record.calendar_id} already up to date"
@@ -396,8 +447,14 @@ class BookingSteps:
                     result = f"updated {calendar_id} ({', '.join(sorted(diff))})"
                 else:
                     result = f"{calendar_id} already up to date"
-            self.ledger.record_step(self.booking_id, "calendar", self.fp, result, calendar_id=calendar_id,
-                                    calendar_hash=wanted if calendar_id else "")
+            self.ledger.record_step(
+                self.booking_id,
+                "calendar",
+                self.fp,
+                result,
+                calendar_id=calendar_id,
+                calendar_hash=wanted if calendar_id else "",
+            )
             log.info("%s: calendar %s", self.booking.label, result)
             return {"calendar_id": calendar_id, "session_id": session_id, "result": result}
 
@@ -444,8 +501,9 @@ class BookingSteps:
                     result = f"updated {event_id} ({', '.join(sorted(diff))})"
                 else:
                     result, changed = f"{event_id} already up to date", False
-            self.ledger.record_step(self.booking_id, "scc", self.fp, result, scc_event_id=event_id,
-                                    scc_hash=wanted if event_id else "")
+            self.ledger.record_step(
+                self.booking_id, "scc", self.fp, result, scc_event_id=event_id, scc_hash=wanted if event_id else ""
+            )
             log.info("%s: SCC %s", self.booking.label, result)
             return {"event_id": event_id, "changed": changed, "result": result}
 
@@ -500,8 +558,13 @@ class BookingSteps:
                 invalidation_id = self.portal.invalidate_page(session_id, digest) or ""
                 result = f"invalidated /g/{session_id} ({invalidation_id})"
             self.ledger.record_step(
-                self.booking_id, "invalidation", self.fp, result, invalidation_id=invalidation_id,
-                invalidated_hash=digest if invalidation_id or record.invalidated_hash == digest else "")
+                self.booking_id,
+                "invalidation",
+                self.fp,
+                result,
+                invalidation_id=invalidation_id,
+                invalidated_hash=digest if invalidation_id or record.invalidated_hash == digest else "",
+            )
             log.info("%s: %s", self.booking.label, result)
             return {"invalidation_id": invalidation_id, "result": result}
 
@@ -515,8 +578,13 @@ def describe(exc: BaseException) -> str:
 # --- the run summary -----------------------------------------------------------------------------------------
 
 
-def summarize(config: PipelineConfig, intake: Mapping[str, Any] | None, work: list[dict[str, Any]] | None,
-              *, ledger: LedgerHook | None = None) -> dict[str, Any]:
+def summarize(
+    config: PipelineConfig,
+    intake: Mapping[str, Any] | None,
+    work: list[dict[str, Any]] | None,
+    *,
+    ledger: LedgerHook | None = None,
+) -> dict[str, Any]:
     """Settle each booking's outcome from the ledger (the truth, whatever the task states say), take the ones in
     sync out of the backlog, and return the run's table."""
     from charter_pipeline.hooks.ledger import LedgerHook
@@ -536,33 +604,49 @@ def summarize(config: PipelineConfig, intake: Mapping[str, Any] | None, work: li
         outcome = OUTCOME_OF_ACTION[Action(item["action"])] if in_sync else "failed"
         counts[outcome] += 1
         if record is not None:
-            state = ("published" if Booking.from_dict(item["booking"]).is_charter else "cancelled") if in_sync \
-                else "failed"
+            state = (
+                ("published" if Booking.from_dict(item["booking"]).is_charter else "cancelled") if in_sync else "failed"
+            )
             ledger.record_state(booking_id, state, clear_error=in_sync)
         if in_sync:
             done.add(booking_id)
-        rows.append({
-            "booking_id": booking_id,
-            "guest": Booking.from_dict(item["booking"]).first_name,
-            "charter_date": item["booking"]["trip_date"],
-            "outcome": outcome,
-            "guest_url": config.guest_url(record.session_id) if record and record.session_id else "",
-            "calendar_id": record.calendar_id if record else "",
-            "scc_event_id": record.scc_event_id if record else "",
-            "error": "" if in_sync else _first_error(record),
-        })
+        rows.append(
+            {
+                "booking_id": booking_id,
+                "guest": Booking.from_dict(item["booking"]).first_name,
+                "charter_date": item["booking"]["trip_date"],
+                "outcome": outcome,
+                "guest_url": config.guest_url(record.session_id) if record and record.session_id else "",
+                "calendar_id": record.calendar_id if record else "",
+                "scc_event_id": record.scc_event_id if record else "",
+                "error": "" if in_sync else _first_error(record),
+            }
+        )
     if done:
-        state = ledger.get_poll_state()
-        state.backlog = [b for b in state.backlog if b not in done]
-        ledger.save_poll_state(state)
+        poll_state = ledger.get_poll_state()
+        poll_state.backlog = [b for b in poll_state.backlog if b not in done]
+        ledger.save_poll_state(poll_state)
     quarantined = list((intake or {}).get("quarantined") or [])
-    summary = {"counts": {name: counts.get(name, 0) for name in SUMMARY_COUNTS}, "bookings": rows,
-               "quarantined": quarantined}
-    return summary
+    return {
+        "counts": {name: counts.get(name, 0) for name in SUMMARY_COUNTS},
+        "bookings": rows,
+        "quarantined": quarantined,
+    }
 
 
-SUMMARY_COUNTS = ("published", "updated", "cancelled", "unchanged", "recorded_only", "quarantined", "failed",
-                  "deferred", "files_read", "rows_read", "older_rows_ignored")
+SUMMARY_COUNTS = (
+    "published",
+    "updated",
+    "cancelled",
+    "unchanged",
+    "recorded_only",
+    "quarantined",
+    "failed",
+    "deferred",
+    "files_read",
+    "rows_read",
+    "older_rows_ignored",
+)
 
 
 def _first_error(record: LedgerRecord | None) -> str:
@@ -576,16 +660,21 @@ def _first_error(record: LedgerRecord | None) -> str:
 def summary_table(summary: Mapping[str, Any]) -> str:
     """The run summary as the operator reads it in the task log."""
     counts = summary["counts"]
-    lines = ["Charter booking run summary", "",
-             "  " + "  ".join(f"{name.replace('_', ' ')}: {counts[name]}" for name in SUMMARY_COUNTS[:8])]
+    lines = [
+        "Charter booking run summary",
+        "",
+        "  " + "  ".join(f"{name.replace('_', ' ')}: {counts[name]}" for name in SUMMARY_COUNTS[:8]),
+    ]
     if counts.get("files_read"):
         lines.append(f"  export files read: {counts['files_read']}, rows: {counts.get('rows_read', 0)}")
     if summary["bookings"]:
         lines += ["", f"  {'booking':<16} {'guest':<12} {'date':<10}  {'outcome':<10} guest page / error"]
         for row in summary["bookings"]:
             tail = row["error"] if row["outcome"] == "failed" else row["guest_url"]
-            lines.append(f"  {row['booking_id'][:16]:<16} {row['guest'][:12]:<12} {row['charter_date']:<10}  "
-                         f"{row['outcome']:<10} {tail}")
+            lines.append(
+                f"  {row['booking_id'][:16]:<16} {row['guest'][:12]:<12} {row['charter_date']:<10}  "
+                f"{row['outcome']:<10} {tail}"
+            )
     if summary["quarantined"]:
         lines += ["", "  quarantined rows:"]
         lines += [f"    {q['source']} row {q['row']}: {q['reason']}" for q in summary["quarantined"]]
@@ -650,8 +739,11 @@ def collect_task(manual_booking: Mapping[str, Any] | None) -> dict[str, Any]:
     else:
         with airflow_errors():
             intake = Poll(config, now).scheduled()
-    log.info("%d booking(s) need work this run: %s", len(intake.work),
-             ", ".join(f"{i['label']} ({i['action']})" for i in intake.work) or "none")
+    log.info(
+        "%d booking(s) need work this run: %s",
+        len(intake.work),
+        ", ".join(f"{i['label']} ({i['action']})" for i in intake.work) or "none",
+    )
     return intake.as_xcom()
 
 

@@ -174,14 +174,16 @@ class LedgerHook(AwsBaseHook):
         if add_attempt:
             expression += " ADD attempts :one"
             attribute_values[":one"] = {"N": "1"}
+        request: dict[str, Any] = {
+            "TableName": self.table_name,
+            "Key": {"booking_id": {"S": booking_id}},
+            "UpdateExpression": expression.strip(),
+            "ExpressionAttributeValues": attribute_values,
+        }
+        if names:
+            request["ExpressionAttributeNames"] = names
         self.calls += 1
-        self.client.update_item(
-            TableName=self.table_name,
-            Key={"booking_id": {"S": booking_id}},
-            UpdateExpression=expression.strip(),
-            **({"ExpressionAttributeNames": names} if names else {}),
-            ExpressionAttributeValues=attribute_values,
-        )
+        self.client.update_item(**request)
 
     # --- poll bookkeeping ------------------------------------------------------------------------------------
     def get_poll_state(self) -> PollState:
@@ -213,7 +215,7 @@ class LedgerHook(AwsBaseHook):
         """Check that the ledger table exists and is reachable with this connection."""
         try:
             self.client.describe_table(TableName=self.table_name)
-        except Exception as exc:  # noqa: BLE001 - any failure is the answer test_connection reports
+        except Exception as exc:  # any failure is the answer test_connection reports
             return False, f"ledger table {self.table_name!r}: {type(exc).__name__}"
         return True, f"ledger table {self.table_name!r} is reachable"
 
@@ -273,4 +275,3 @@ def record_from_item(item: Mapping[str, Any]) -> LedgerRecord:
         attempts=int(attempts) if attempts else 0,
         **{name: text(name) for name in _PLAIN_FIELDS},
     )
-
