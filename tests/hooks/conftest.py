@@ -114,7 +114,7 @@ def aws_client(aws_conn: str, moto_url: str) -> Any:
     """A plain boto3 client factory against moto, for arranging and inspecting what the hooks did."""
     import boto3
 
-    def make(service: str) -> Any:
+    def make(service: Any) -> Any:
         return boto3.client(
             service,
             endpoint_url=moto_url,

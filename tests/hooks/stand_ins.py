@@ -200,7 +200,7 @@ class FakeService:
             items = [r for r in self.records.values() if fault == "ignore_query" or r.get(self.key_field) == wanted]
             self._answer(handler, 200, {"items": items})
         elif method == "POST" and path == collection:
-            record_id = self.add_record(body)
+            record_id = self.add_record(body or {})
             if fault == "create_then_drop":
                 self._drop(handler)
             elif fault == "create_then_hang":

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError, EndpointConnectionError
@@ -74,15 +75,14 @@ def test_truncate_makes_one_short_line() -> None:
 
 
 def test_aws_client_config_is_standard_mode_with_timeouts() -> None:
-    config = aws_client_config()
-    assert config.retries == {"mode": "standard", "max_attempts": AWS_MAX_ATTEMPTS}
-    assert (config.connect_timeout, config.read_timeout) == (5.0, 20.0)
+    options = vars(aws_client_config())  # botocore sets Config options as plain attributes the stubs omit
+    assert options["retries"] == {"mode": "standard", "max_attempts": AWS_MAX_ATTEMPTS}
+    assert (options["connect_timeout"], options["read_timeout"]) == (5.0, 20.0)
 
 
 def _client_error(code: str, status: int, message: str = "boom") -> ClientError:
-    return ClientError(
-        {"Error": {"Code": code, "Message": message}, "ResponseMetadata": {"HTTPStatusCode": status}}, "PutObject"
-    )
+    response: Any = {"Error": {"Code": code, "Message": message}, "ResponseMetadata": {"HTTPStatusCode": status}}
+    return ClientError(response, "PutObject")
 
 
 def test_aws_auth_errors_name_the_connection_without_the_key() -> None:

@@ -1,0 +1,169 @@
+"""GuestPortalHook: guest pages on S3 behind CloudFront (CONTRACT.md section 7)."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from airflow.sdk import BaseHook
+
+from charter_pipeline.hooks.policy import (
+    INVALIDATION_POLICY,
+    RetryPolicy,
+    ServiceUnavailable,
+    aws_client_config,
+    aws_error_code,
+    translated_aws_errors,
+)
+
+CONTENT_TYPE = "text/html; charset=utf-8"
+# CloudFront keeps a page until our invalidation after each upload replaces it (s-maxage); a browser
+# revalidates after a minute, so a guest who reloads sees a change or a cancellation quickly.
+CACHE_CONTROL = "public, max-age=60, s-maxage=31536000"
+# Without a distribution to invalidate, a shared cache must not hold a page for long: 5 minutes.
+CACHE_CONTROL_WITHOUT_INVALIDATION = "public, max-age=60, s-maxage=300"
+# Letters and digits only, as the CloudFront rewrite accepts (7 to 26): a session id is a path segment.
+_SESSION_ID = re.compile(r"^[0-9A-Z]{7,26}$")
+_RETRIED_INVALIDATION_CODES = frozenset(
+    {"TooManyInvalidationsInProgress", "Throttling", "ThrottlingException", "ServiceUnavailable", "InternalError"}
+)
+
+
+def page_key(session_id: str) -> str:
+    """The S3 key of a guest page: ``jada-guest-<SESSION_ID>.html``."""
+    if not _SESSION_ID.match(session_id):
+        raise ValueError("a session id is 7 to 26 upper-case letters and digits")
+    return f"jada-guest-{session_id}.html"
+
+
+def invalidation_paths(session_id: str) -> list[str]:
+    """Exactly the two paths a guest page is served under."""
+    return [f"/g/{session_id}", f"/{page_key(session_id)}"]
+
+
+def caller_reference(session_id: str, content_hash: str) -> str:
+    """Same page, same reference: CloudFront then answers a retried invalidation with the first one."""
+    return f"{session_id}-{content_hash[:24]}"
+
+
+class GuestPortalHook(BaseHook):
+    """Upload guest pages to the guest bucket and invalidate them on the CloudFront distribution.
+
+    :param bucket: the guest bucket (``guest_bucket``).
+    :param distribution_id: ``cloudfront_distribution_id``; empty skips invalidation (and says so).
+    :param aws_conn_id: the AWS connection; its ``endpoint_url`` extra points at an emulator.
+    :param invalidation_policy: how patiently to retry CloudFront's "too many invalidations in progress".
+    """
+
+    conn_name_attr = "aws_conn_id"
+    default_conn_name = "aws_default"
+    conn_type = "aws"
+    hook_name = "Guest portal (S3 + CloudFront)"
+
+    def __init__(
+        self,
+        bucket: str,
+        distribution_id: str = "",
+        aws_conn_id: str | None = default_conn_name,
+        *,
+        invalidation_policy: RetryPolicy = INVALIDATION_POLICY,
+    ) -> None:
+        super().__init__()
+        self.bucket = bucket
+        self.distribution_id = (distribution_id or "").strip()
+        self.aws_conn_id = aws_conn_id
+        self.invalidation_policy = invalidation_policy
+        self._s3: Any = None
+        self._cloudfront: Any = None
+        self._secrets: list[str | None] = []
+
+    page_key = staticmethod(page_key)
+
+    @property
+    def cache_control(self) -> str:
+        """The Cache-Control header pages are uploaded with (shorter when nothing will invalidate them)."""
+        return CACHE_CONTROL if self.distribution_id else CACHE_CONTROL_WITHOUT_INVALIDATION
+
+    def upload_page(self, session_id: str, html: str) -> str:
+        """Put the page at ``jada-guest-<SESSION_ID>.html`` (one PutObject) and return its key."""
+        key = page_key(session_id)
+        with translated_aws_errors(f"S3 bucket {self.bucket!r}", self.aws_conn_id, self._secrets):
+            self._s3_client().put_object(
+                Bucket=self.bucket,
+                Key=key,
+                Body=html.encode("utf-8"),
+                ContentType=CONTENT_TYPE,
+                CacheControl=self.cache_control,
+            )
+        self.log.info("Uploaded guest page s3://%s/%s", self.bucket, key)
+        return key
+
+    def invalidate_page(self, session_id: str, content_hash: str) -> str | None:
+        """One CloudFront invalidation of the page's two paths; returns its id, or None when skipped.
+
+        Never waits for the invalidation to complete (it takes minutes, and emulators never report it).
+        "Too many invalidations in progress" and throttling are retried with ``invalidation_policy``.
+        """
+        if not self.distribution_id:
+            self.log.info(
+                "No cloudfront_distribution_id configured: skipping the invalidation of guest page %s", session_id
+            )
+            return None
+        if not content_hash:
+            raise ValueError("the page's content hash is needed for the invalidation's CallerReference")
+        batch = {
+            "Paths": {"Quantity": 2, "Items": invalidation_paths(session_id)},
+            "CallerReference": caller_reference(session_id, content_hash),
+        }
+        policy = self.invalidation_policy
+        with translated_aws_errors(
+            f"CloudFront distribution {self.distribution_id!r}", self.aws_conn_id, self._secrets
+        ):
+            for attempt in range(1, policy.attempts + 1):
+                try:
+                    answer = self._cloudfront_client().create_invalidation(
+                        DistributionId=self.distribution_id, InvalidationBatch=batch
+                    )
+                except Exception as exc:
+                    code = aws_error_code(exc)
+                    if code not in _RETRIED_INVALIDATION_CODES:
+                        raise
+                    if attempt == policy.attempts:
+                        raise ServiceUnavailable(
+                            f"CloudFront distribution {self.distribution_id!r} still refuses the invalidation of "
+                            f"guest page {session_id} after {attempt} attempts ({code})"
+                        ) from None
+                    waited = policy.wait(attempt)
+                    self.log.info("CloudFront answered %s; retrying the invalidation in %.1f s", code, waited)
+                    continue
+                invalidation_id = str(answer["Invalidation"]["Id"])
+                self.log.info(
+                    "Invalidated guest page %s on distribution %s (invalidation %s)",
+                    session_id,
+                    self.distribution_id,
+                    invalidation_id,
+                )
+                return invalidation_id
+        raise AssertionError("unreachable: the loop returns or raises")
+
+    def _s3_client(self) -> Any:
+        if self._s3 is None:
+            from airflow.providers.amazon.aws.hooks.s3 import S3Hook
+
+            hook = S3Hook(aws_conn_id=self.aws_conn_id, config=aws_client_config())
+            self._s3 = hook.get_conn()
+            self._remember_secrets(hook)
+        return self._s3
+
+    def _cloudfront_client(self) -> Any:
+        if self._cloudfront is None:
+            from airflow.providers.amazon.aws.hooks.base_aws import AwsBaseHook
+
+            hook = AwsBaseHook(aws_conn_id=self.aws_conn_id, client_type="cloudfront", config=aws_client_config())
+            self._cloudfront = hook.get_conn()
+            self._remember_secrets(hook)
+        return self._cloudfront
+
+    def _remember_secrets(self, hook: Any) -> None:
+        config = hook.conn_config
+        self._secrets[:] = [config.aws_access_key_id, config.aws_secret_access_key, config.aws_session_token]
