@@ -101,7 +101,7 @@ def calendar_entry_payload(
         "event_type": "charter",
         "source": "boatsetter",
         "status": status,
-        "charter_date": booking.trip_date.isoformat(),
+        "charter_date": booking.start.astimezone(config.tz).date().isoformat(),
         "start": iso_local(booking.start, config.tz),
         "end": iso_local(booking.end, config.tz),
         "duration_hours": decimal_json(financials.charter_hours),

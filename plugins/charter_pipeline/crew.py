@@ -232,7 +232,7 @@ def scc_event_payload(
     event: dict[str, Any] = {
         "external_ref": external_ref(booking.booking_id),
         "title": f"{booking.boat} charter: {booking.short_name}, {party}",
-        "date": booking.trip_date.isoformat(),
+        "date": start.date().isoformat(),  # SCC holds date to the local date of start
         "start": iso_local(start),
         "end": iso_local(end),
         "boat": booking.boat,
@@ -268,7 +268,7 @@ _MONEY_WORDS = _word_set(
     "pay pays paid paying payment payments payout payouts payroll paycheck paychecks payable payee payer",
     "unpaid prepaid overpaid underpaid wage wages salary salaries commission commissions gratuity gratuities",
     "compensation bonus bonuses stipend stipends",
-    "price prices priced pricing cost costs costing rate rates expense expenses reimbursement",
+    "price prices priced pricing cost costs costing rate rates expense expenses reimbursement budget budgets",
     "refund refunds refunded invoice invoices invoiced billing billed",
     "usd dollar dollars money monetary financial financials finance finances",
 )

@@ -201,6 +201,14 @@ def test_crew_seats_add_up_to_the_crew_cost_when_seat_rounding_drifts() -> None:
             "2026-12-04T11:30:00-08:00",
             id="a start given in UTC is written in the pipeline's zone",
         ),
+        pytest.param(
+            datetime(2026, 12, 5, 5, 0, tzinfo=UTC),
+            date(2026, 12, 4),
+            "2",
+            "2026-12-04T21:00:00-08:00",
+            "2026-12-04T23:00:00-08:00",
+            id="the charter date is the local date, not the UTC one",
+        ),
     ],
 )
 def test_start_and_end_carry_the_offset_in_force(

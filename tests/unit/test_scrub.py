@@ -55,6 +55,9 @@ MONEY_ATTRIBUTES = [
     "charges",
     "deposit",
     "gratuity",
+    "budget",
+    "tipPool",
+    "bonus",
     # glued into one lowercase word
     "crewpay",
     "captainfee",
