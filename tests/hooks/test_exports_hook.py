@@ -203,3 +203,8 @@ def test_locations(uri: str, location: Location) -> None:
 def test_bad_locations(uri: str) -> None:
     with pytest.raises(ValueError, match="is not s3://bucket/prefix/ or file:///absolute/folder/"):
         Location.parse(uri)
+
+
+def test_quarantine_names_may_hold_dots(tmp_path: Path) -> None:
+    uri = ExportsHook().write_quarantine(tmp_path.as_uri(), "b..v2.csv.1a2b.row-3.json", {"row": 3})
+    assert uri == (tmp_path / "b..v2.csv.1a2b.row-3.json").as_uri()

@@ -273,3 +273,8 @@ def test_base_url_from_the_connection(fields: dict[str, object], expected: str) 
 def test_base_url_must_be_http(host: str) -> None:
     with pytest.raises(ServiceRejected, match="'jada_dashboard'"):
         base_url_of(Connection(conn_id="jada_dashboard", conn_type="http", host=host))
+
+
+def test_https_uri_form_keeps_scheme_and_stage() -> None:
+    conn = Connection.from_uri("https://:tok%2Fen@abc.execute-api.us-west-2.amazonaws.com/prod", conn_id="scc_api")
+    assert base_url_of(conn) == "https://abc.execute-api.us-west-2.amazonaws.com/prod"

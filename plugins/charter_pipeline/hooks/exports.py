@@ -153,7 +153,7 @@ class ExportsHook(BaseHook):
         On S3: one PutObject with ContentType application/json. In a folder: written to a temporary file and
         renamed, so a reader never sees half a record; the folder is created if missing.
         """
-        if not name or "/" in name or "\\" in name or name.startswith(".") or ".." in name:
+        if not name or "/" in name or "\\" in name or name.startswith("."):
             raise ValueError(f"quarantine record name {name!r} must be a plain file name")
         location = Location.parse(uri)
         body = json.dumps(record, indent=2, sort_keys=True, ensure_ascii=False, default=str).encode("utf-8")

@@ -114,8 +114,9 @@ class SccEventsTableHook(AwsBaseHook):
     def scrub_event(self, event_id: str) -> ScrubReport:
         """Remove every money attribute and money line of ``notes`` from the event; confirm by reading back.
 
-        Raises SccEventNotFound when the item is missing (nothing is created), ScrubNotConfirmed when money is
-        still there after ``MAX_SCRUB_ROUNDS`` rounds.
+        Only top-level attribute names are judged (never the key), and ``notes`` when it is a string; every
+        line of it that is not money stays byte for byte. Raises SccEventNotFound when the item is missing
+        (nothing is created), ScrubNotConfirmed when money is still there after ``MAX_SCRUB_ROUNDS`` rounds.
         """
         removed: list[str] = []
         removed_lines = 0
