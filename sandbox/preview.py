@@ -417,7 +417,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--bucket", default=DEFAULT_BUCKET, help=f"guest bucket (default {DEFAULT_BUCKET})")
     args = parser.parse_args(argv)
     preview = GuestSitePreview(args.s3_endpoint, args.bucket, host=args.host, port=args.port, log_requests=True)
-    print(f"Guest site preview on {preview.url}/g/<session id>  (bucket {args.bucket} at {args.s3_endpoint})")
+    print(
+        f"Guest site preview on {preview.url}/g/<session id>  (bucket {args.bucket} at {args.s3_endpoint})", flush=True
+    )
     with contextlib.suppress(KeyboardInterrupt):
         preview.serve_forever()
 

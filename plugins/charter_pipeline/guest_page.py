@@ -109,9 +109,8 @@ def guest_page_context(booking: Booking, config: PipelineConfig, session_id: str
     start = booking.start.astimezone(tz)
     end = booking.end.astimezone(tz)
     # Subtract in UTC so a check-in that falls across a DST change is still the lead time before departure.
-    checkin = (booking.start.astimezone(ZoneInfo("UTC")) - timedelta(minutes=config.checkin_lead_minutes)).astimezone(
-        tz
-    )
+    utc_start = booking.start.astimezone(ZoneInfo("UTC"))
+    checkin = (utc_start - timedelta(minutes=config.checkin_lead_minutes)).astimezone(tz)
     zones_differ = start.tzname() != end.tzname() or checkin.tzname() != start.tzname()
     contact = config.emergency_contact
     lead = Decimal(config.checkin_lead_minutes) / 60
