@@ -29,7 +29,7 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 from email.message import Message
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, ClassVar, Literal, Self, get_args
+from typing import Any, ClassVar, Literal, Protocol, Self, get_args
 from urllib.parse import parse_qs, urlsplit
 
 log = logging.getLogger(__name__)
@@ -697,7 +697,11 @@ class SandboxService:
         return Answer.message(404, f"no sandbox admin route {request.method} {request.path}")
 
 
-def serve_until_signalled(services: Iterable[SandboxService | Any], banner: str) -> None:
+class Stoppable(Protocol):
+    def stop(self) -> None: ...
+
+
+def serve_until_signalled(services: Iterable[Stoppable], banner: str) -> None:
     """Run started services in the foreground until Ctrl-C or SIGTERM, then stop them (the CLIs use this)."""
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())

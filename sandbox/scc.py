@@ -216,9 +216,14 @@ def check_timing(event: Mapping[str, Any]) -> None:
 
 
 class MoneyRefused(FieldProblem):
+    """The body carries money (CONTRACT.md section 6); the 422 message names every place."""
+
     def __init__(self, places: list[str]) -> None:
-        ValueError.__init__(self, f"money is not allowed in SCC: {', '.join(places)}")
-        self.field = places[0]
+        super().__init__(places[0], "money is not allowed in SCC")
+        self.places = places
+
+    def __str__(self) -> str:
+        return f"money is not allowed in SCC: {', '.join(self.places)}"
 
 
 class EventStoreDown(RuntimeError):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
@@ -160,3 +161,13 @@ def test_admin_reset_forgets_everything(stack: SandboxStack) -> None:
 
     state = stack.jada.state()
     assert (state["entries"], state["faults"], state["requests"]) == ([], [], [])
+
+
+def test_concurrent_posts_are_all_stored_with_distinct_ids(stack: SandboxStack) -> None:
+    with ThreadPoolExecutor(max_workers=12) as pool:
+        answers = list(pool.map(lambda n: call(stack, "POST", "/calendar", json=calendar_entry(f"BS-{n}")), range(40)))
+
+    assert {answer.status_code for answer in answers} == {201}
+    assert len({answer.json()["id"] for answer in answers}) == 40
+    assert len(stack.jada.entries()) == 40
+    assert len(stack.jada.logged("POST", "/calendar")) == 40
