@@ -41,6 +41,7 @@ DEFAULT_PORT = 8095
 DEFAULT_JADA_URL = "http://127.0.0.1:8081"
 DEFAULT_SCC_URL = "http://127.0.0.1:8082/prod"
 DEFAULT_AWS_ENDPOINT = "http://127.0.0.1:5055"
+DEFAULT_PREVIEW_URL = "http://127.0.0.1:8090"
 RUN_VARIABLE_FILE = REPO / ".sandbox" / "charter_pipeline.json"
 REFRESH_SECONDS = 5
 MASK = "[hidden]"
@@ -61,6 +62,7 @@ class InspectorSources:
     config: PipelineConfig
     region: str = "us-east-1"
     secrets: tuple[str, ...] = ()
+    preview_url: str = ""  # the guest-site preview, so ledger rows can link each guest page
 
 
 @dataclass
@@ -71,6 +73,7 @@ class Section:
     columns: list[str]
     rows: list[list[str]] = field(default_factory=list)
     note: str = ""
+    links: tuple[str, ...] = ()  # columns whose http(s) values render as links
 
 
 # --- reading the stack ---------------------------------------------------------------------------------------
@@ -82,7 +85,7 @@ def collect(sources: InspectorSources) -> list[Section]:
     jada = _guarded(lambda: _sandbox_state(sources.jada_url))
     scc = _guarded(lambda: _sandbox_state(sources.scc_url))
     ledger = _guarded(lambda: clients.scan(sources.config.ledger_table))
-    bookings = _ledger_bookings(ledger)
+    bookings = _ledger_bookings(ledger, sources.preview_url)
     bookkeeping = _ledger_bookkeeping(ledger)
     sections = [
         _from_state(jada, "Calendar entries (JADA)", ("entries", "calendar", "items"), CALENDAR_COLUMNS),
@@ -125,6 +128,7 @@ LEDGER_COLUMNS = (
     "status",
     "state",
     "session_id",
+    "guest_page",
     "calendar_id",
     "scc_event_id",
     "source",
@@ -269,7 +273,7 @@ def _invalidations(clients: _AwsClients, sources: InspectorSources) -> list[list
     return rows
 
 
-def _ledger_bookings(ledger: Any) -> Section:
+def _ledger_bookings(ledger: Any, preview_url: str) -> Section:
     title = "Ledger: bookings"
     if isinstance(ledger, _Unreadable):
         return Section(title, list(LEDGER_COLUMNS), note=f"unreadable: {ledger}")
@@ -279,9 +283,11 @@ def _ledger_bookings(ledger: Any) -> Section:
     ):
         snapshot = _json_object(item.get("snapshot"))
         guest = str(snapshot.get("renter_name", "")).split(" ")[0]
-        values = {**item, "guest": guest, "trip_date": snapshot.get("trip_date", "")}
+        session_id = str(item.get("session_id") or "")
+        page = f"{preview_url.rstrip('/')}/g/{session_id}" if preview_url and session_id else ""
+        values = {**item, "guest": guest, "trip_date": snapshot.get("trip_date", ""), "guest_page": page}
         rows.append([_cell(values.get(c)) for c in LEDGER_COLUMNS])
-    return Section(title, list(LEDGER_COLUMNS), rows, note="" if rows else "none yet")
+    return Section(title, list(LEDGER_COLUMNS), rows, note="" if rows else "none yet", links=("guest_page",))
 
 
 def _ledger_bookkeeping(ledger: Any) -> Section:
@@ -393,9 +399,8 @@ def _masked(section: Section, secrets: Sequence[str]) -> Section:
             text = text.replace(secret, MASK)
         return text
 
-    return Section(
-        mask(section.title), section.columns, [[mask(c) for c in row] for row in section.rows], mask(section.note)
-    )
+    rows = [[mask(c) for c in row] for row in section.rows]
+    return Section(mask(section.title), section.columns, rows, mask(section.note), section.links)
 
 
 _STYLE = """
@@ -429,11 +434,20 @@ def render_html(sections: Sequence[Section], *, refresh_seconds: int = REFRESH_S
             parts.append("<table><thead><tr>")
             parts += [f"<th>{html.escape(c)}</th>" for c in section.columns]
             parts.append("</tr></thead><tbody>")
+            linked = [c in section.links for c in section.columns]
             for row in section.rows:
-                parts.append("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>")
+                cells = (_html_cell(c, link) for c, link in zip(row, linked, strict=True))
+                parts.append("<tr>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
             parts.append("</tbody></table>")
     parts.append("</body></html>")
     return "\n".join(parts)
+
+
+def _html_cell(text: str, link: bool) -> str:
+    # Only plain web addresses become links: a value like "javascript:..." stays inert text.
+    if link and re.match(r"https?://[^\s\"'<>]+$", text):
+        return f'<a href="{html.escape(text, quote=True)}">{html.escape(text)}</a>'
+    return html.escape(text)
 
 
 def render_text(sections: Sequence[Section], *, width: int = 48) -> str:
@@ -595,6 +609,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--aws-endpoint", default=DEFAULT_AWS_ENDPOINT, help=f"moto endpoint (default {DEFAULT_AWS_ENDPOINT})"
     )
+    parser.add_argument(
+        "--preview-url", default=DEFAULT_PREVIEW_URL, help=f"guest-site preview (default {DEFAULT_PREVIEW_URL})"
+    )
     parser.add_argument("--region", default="us-east-1")
     parser.add_argument(
         "--variable",
@@ -609,7 +626,13 @@ def main(argv: list[str] | None = None) -> int:
         print(f"inspector: {exc}", file=sys.stderr)
         return 2
     sources = InspectorSources(
-        args.jada_url, args.scc_url, args.aws_endpoint, config, region=args.region, secrets=secrets_from_environment()
+        args.jada_url,
+        args.scc_url,
+        args.aws_endpoint,
+        config,
+        region=args.region,
+        secrets=secrets_from_environment(),
+        preview_url=args.preview_url,
     )
     if args.once:
         print(render_text(collect(sources)))

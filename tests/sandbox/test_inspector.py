@@ -268,6 +268,25 @@ def test_never_shows_a_token_or_key(stack: dict[str, str]) -> None:
     assert "[hidden]" in _column(_section(sections, "Calendar entries"), "notes")[0]
 
 
+def test_ledger_rows_link_their_guest_page_in_the_preview(stack: dict[str, str]) -> None:
+    sections = collect(_sources(stack, preview_url="http://127.0.0.1:8090"))
+
+    assert _column(_section(sections, "Ledger: bookings"), "guest_page") == ["http://127.0.0.1:8090/g/7KQ2M9XWB4H1C"]
+    page = render_html(sections)
+    assert '<a href="http://127.0.0.1:8090/g/7KQ2M9XWB4H1C">' in page
+
+
+def test_only_web_addresses_become_links() -> None:
+    section = Section(
+        "t", ["guest_page"], [["javascript:alert(1)"], ['http://x/"onmouseover="y']], links=("guest_page",)
+    )
+
+    page = render_html([section])
+
+    assert "<a " not in page
+    assert "javascript:alert(1)" in page
+
+
 def test_an_unreachable_source_is_reported_and_the_rest_still_shown(stack: dict[str, str]) -> None:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
