@@ -1,0 +1,115 @@
+"""`make demo` end to end: the sample exports through a real `airflow dags test`, judged by the demo's own table."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from sandbox.aws import DEFAULT_AWS_SECRET_ACCESS_KEY
+from sandbox.jada import DEFAULT_DASHBOARD_TOKEN
+from sandbox.samples import SampleBooking, sample_bookings
+from sandbox.scc import DEFAULT_SERVICE_KEY
+
+REPO = Path(__file__).resolve().parents[2]
+GUEST_URL = re.compile(r"^http://127\.0\.0\.1:\d+/g/[0-9A-HJKMNP-TV-Z]{13}$")
+
+pytestmark = pytest.mark.e2e
+
+
+def _table(out: str, title: str, columns: int) -> list[dict[str, str]]:
+    """The rows of the demo's table under ``<title> (<n>)``, as dicts keyed by its header."""
+    lines = out.splitlines()
+    start = next(i for i, line in enumerate(lines) if re.fullmatch(rf"{re.escape(title)} \(\d+\)", line))
+    header = re.split(r"\s{2,}", lines[start + 1].strip())
+    assert len(header) == columns, lines[start + 1]
+    rows = []
+    for line in lines[start + 2 :]:
+        if not line.strip():
+            break
+        cells = re.split(r"\s{2,}", line.strip(), maxsplit=columns - 1)
+        assert len(cells) == columns, line
+        rows.append(dict(zip(header, cells, strict=True)))
+    count = int(re.search(r"\((\d+)\)", lines[start]).group(1))  # type: ignore[union-attr]
+    assert len(rows) == count
+    return rows
+
+
+@pytest.fixture(scope="module")
+def demo() -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW_CONN_", "AIRFLOW_VAR_"))}
+    return subprocess.run(
+        [sys.executable, "-m", "sandbox.demo"],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=1200,
+        check=False,
+    )
+
+
+@pytest.fixture(scope="module")
+def bookings(demo: subprocess.CompletedProcess[str]) -> dict[str, dict[str, str]]:
+    assert demo.returncode == 0, demo.stdout[-6000:] + demo.stderr[-3000:]
+    return {row["booking"]: row for row in _table(demo.stdout, "Bookings", 8)}
+
+
+def _samples(expect: str) -> list[SampleBooking]:
+    return [s for s in sample_bookings() if s.expect == expect]
+
+
+def test_every_future_approved_booking_is_published_with_a_working_guest_page(
+    bookings: dict[str, dict[str, str]],
+) -> None:
+    published = _samples("published")
+    assert len(published) >= 5
+    for sample in published:
+        row = bookings[sample.booking_id]
+        assert row["guest"] == sample.first_name
+        assert row["outcome"] == "published", row
+        assert row["calendar id"] != "-", row
+        assert row["SCC event id"] != "-", row
+        assert "DUPLICATE" not in row["calendar id"] + row["SCC event id"], row
+        assert GUEST_URL.match(row["guest page"]), row
+        assert row["check"] == "OK", row
+    pages = [bookings[s.booking_id]["guest page"] for s in published]
+    assert len(set(pages)) == len(pages)
+
+
+def test_the_past_trip_is_recorded_only(bookings: dict[str, dict[str, str]]) -> None:
+    [past] = _samples("past")
+    row = bookings[past.booking_id]
+    assert row["outcome"].startswith("recorded"), row
+    assert (row["calendar id"], row["SCC event id"], row["guest page"]) == ("-", "-", "-")
+
+
+def test_bookings_that_are_not_charters_get_no_artifacts(bookings: dict[str, dict[str, str]]) -> None:
+    for sample in _samples("recorded") + _samples("cancelled"):
+        row = bookings[sample.booking_id]
+        assert row["outcome"].startswith("recorded"), row
+        assert (row["calendar id"], row["SCC event id"], row["guest page"]) == ("-", "-", "-")
+    assert bookings["BS-480150"]["status"] == "cancelled"
+
+
+def test_the_bad_rows_are_quarantined_with_a_reason_naming_the_field(
+    demo: subprocess.CompletedProcess[str], bookings: dict[str, dict[str, str]]
+) -> None:
+    quarantined = {row["booking"]: row for row in _table(demo.stdout, "Quarantined rows", 4)}
+    bad = _samples("quarantined")
+    assert sorted(quarantined) == sorted(s.booking_id for s in bad)
+    for sample in bad:
+        row = quarantined[sample.booking_id]
+        assert row["reason"].startswith(sample.bad_field), row
+        assert row["source"].endswith(".csv")
+        assert bookings[sample.booking_id]["calendar id"] == "-"
+
+
+def test_the_demo_prints_no_secret(demo: subprocess.CompletedProcess[str]) -> None:
+    for secret in (DEFAULT_DASHBOARD_TOKEN, DEFAULT_SERVICE_KEY, DEFAULT_AWS_SECRET_ACCESS_KEY):
+        assert secret not in demo.stdout
+        assert secret not in demo.stderr
