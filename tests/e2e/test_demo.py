@@ -48,7 +48,7 @@ def demo() -> subprocess.CompletedProcess[str]:
         env=env,
         capture_output=True,
         text=True,
-        timeout=1200,
+        timeout=570,  # under pytest-timeout's 600 s, so a hung demo fails with its output
         check=False,
     )
 

@@ -28,7 +28,10 @@ def moto_url() -> Iterator[str]:
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
     host, port = server.get_host_and_port()
-    yield f"http://{host}:{port}"
+    url = f"http://{host}:{port}"
+    yield url
+    # moto keeps one set of AWS data per process: leave none behind for other modules.
+    requests.post(f"{url}/moto-api/reset", timeout=10).raise_for_status()
     server.stop()
 
 

@@ -95,12 +95,14 @@ def _serve(state: dict[str, Any]) -> ThreadingHTTPServer:
 
 
 @pytest.fixture(scope="module")
-def stack() -> Iterator[dict[str, str]]:
+def services() -> Iterator[dict[str, str]]:
     """Stand-ins for JADA and SCC plus a moto server holding what a pipeline run leaves behind."""
     moto = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     moto.start()
     host, port = moto.get_host_and_port()
     aws = f"http://{host}:{port}"
+    # moto keeps one set of AWS data per process, whichever server serves it: start clean, leave nothing behind.
+    requests.post(f"{aws}/moto-api/reset", timeout=10).raise_for_status()
     jada, scc = _serve(JADA_STATE), _serve(SCC_STATE)
     distribution = _fill_aws(aws)
     yield {
@@ -111,6 +113,7 @@ def stack() -> Iterator[dict[str, str]]:
     }
     jada.shutdown()
     scc.shutdown()
+    requests.post(f"{aws}/moto-api/reset", timeout=10).raise_for_status()
     moto.stop()
 
 
@@ -194,12 +197,12 @@ def _fill_aws(url: str) -> str:
     return distribution
 
 
-def _sources(stack: dict[str, str], **overrides: Any) -> InspectorSources:
+def _sources(services: dict[str, str], **overrides: Any) -> InspectorSources:
     values: dict[str, Any] = {
-        "jada_url": stack["jada"],
-        "scc_url": stack["scc"],
-        "aws_endpoint": stack["aws"],
-        "config": load_config({"cloudfront_distribution_id": stack["distribution"]}),
+        "jada_url": services["jada"],
+        "scc_url": services["scc"],
+        "aws_endpoint": services["aws"],
+        "config": load_config({"cloudfront_distribution_id": services["distribution"]}),
         "secrets": (DASHBOARD_TOKEN, SERVICE_KEY),
     }
     values.update(overrides)
@@ -215,8 +218,8 @@ def _column(section: Section, name: str) -> list[str]:
     return [row[index] for row in section.rows]
 
 
-def test_collects_every_part_of_the_stack(stack: dict[str, str]) -> None:
-    sections = collect(_sources(stack))
+def test_collects_every_part_of_the_stack(services: dict[str, str]) -> None:
+    sections = collect(_sources(services))
 
     assert _column(_section(sections, "Calendar entries"), "id") == ["cal-0001"]
     scc = _section(sections, "SCC events as stored")
@@ -241,14 +244,14 @@ def test_collects_every_part_of_the_stack(stack: dict[str, str]) -> None:
     assert _column(quarantine, "row") == ["9"]
 
 
-def test_invalidations_of_every_distribution_when_none_is_configured(stack: dict[str, str]) -> None:
-    sections = collect(_sources(stack, config=load_config(None)))
+def test_invalidations_of_every_distribution_when_none_is_configured(services: dict[str, str]) -> None:
+    sections = collect(_sources(services, config=load_config(None)))
 
-    assert _column(_section(sections, "CloudFront invalidations"), "distribution") == [stack["distribution"]]
+    assert _column(_section(sections, "CloudFront invalidations"), "distribution") == [services["distribution"]]
 
 
-def test_the_page_escapes_markup_and_refreshes(stack: dict[str, str]) -> None:
-    page = render_html(collect(_sources(stack)))
+def test_the_page_escapes_markup_and_refreshes(services: dict[str, str]) -> None:
+    page = render_html(collect(_sources(services)))
 
     assert MARKUP not in page
     assert "<script" not in page
@@ -257,8 +260,8 @@ def test_the_page_escapes_markup_and_refreshes(stack: dict[str, str]) -> None:
     assert "Sheraton dock" in page
 
 
-def test_never_shows_a_token_or_key(stack: dict[str, str]) -> None:
-    sections = collect(_sources(stack))
+def test_never_shows_a_token_or_key(services: dict[str, str]) -> None:
+    sections = collect(_sources(services))
 
     for shown in (render_html(sections), render_text(sections)):
         assert DASHBOARD_TOKEN not in shown
@@ -268,8 +271,8 @@ def test_never_shows_a_token_or_key(stack: dict[str, str]) -> None:
     assert "[hidden]" in _column(_section(sections, "Calendar entries"), "notes")[0]
 
 
-def test_ledger_rows_link_their_guest_page_in_the_preview(stack: dict[str, str]) -> None:
-    sections = collect(_sources(stack, preview_url="http://127.0.0.1:8090"))
+def test_ledger_rows_link_their_guest_page_in_the_preview(services: dict[str, str]) -> None:
+    sections = collect(_sources(services, preview_url="http://127.0.0.1:8090"))
 
     assert _column(_section(sections, "Ledger: bookings"), "guest_page") == ["http://127.0.0.1:8090/g/7KQ2M9XWB4H1C"]
     page = render_html(sections)
@@ -287,29 +290,29 @@ def test_only_web_addresses_become_links() -> None:
     assert "javascript:alert(1)" in page
 
 
-def test_an_unreachable_source_is_reported_and_the_rest_still_shown(stack: dict[str, str]) -> None:
+def test_an_unreachable_source_is_reported_and_the_rest_still_shown(services: dict[str, str]) -> None:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         closed = f"http://127.0.0.1:{probe.getsockname()[1]}"
-    sections = collect(_sources(stack, jada_url=closed))
+    sections = collect(_sources(services, jada_url=closed))
 
     assert _section(sections, "Calendar entries").note.startswith("unreadable: ConnectionError")
     assert _column(_section(sections, "Ledger: bookings"), "booking_id") == ["BS-480117"]
 
 
-def test_quarantine_in_a_folder(stack: dict[str, str], tmp_path: Path) -> None:
+def test_quarantine_in_a_folder(services: dict[str, str], tmp_path: Path) -> None:
     (tmp_path / "q").mkdir()
     record = {"source": "b.json", "row": 2, "reason": "Trip Date: '2027-02-30' is not a date", "raw": {}}
     (tmp_path / "q" / "b.json-row-2.json").write_text(json.dumps(record))
     config = load_config({"quarantine_uri": f"file://{tmp_path}/q/"})
 
-    quarantine = _section(collect(_sources(stack, config=config)), "Quarantined rows")
+    quarantine = _section(collect(_sources(services, config=config)), "Quarantined rows")
 
     assert _column(quarantine, "reason") == ["Trip Date: '2027-02-30' is not a date"]
 
 
-def test_the_server_answers_get_only(stack: dict[str, str]) -> None:
-    with Inspector(_sources(stack), port=0) as inspector:
+def test_the_server_answers_get_only(services: dict[str, str]) -> None:
+    with Inspector(_sources(services), port=0) as inspector:
         page = requests.get(inspector.url, timeout=20)
         assert page.status_code == 200
         assert page.headers["Content-Type"] == "text/html; charset=utf-8"
@@ -333,10 +336,10 @@ def test_secrets_come_from_the_connections_in_the_environment() -> None:
 
 
 def test_once_prints_the_tables(
-    stack: dict[str, str], capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+    services: dict[str, str], capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    variable = json.dumps({"cloudfront_distribution_id": stack["distribution"]})
-    args = ["--once", "--jada-url", stack["jada"], "--scc-url", stack["scc"], "--aws-endpoint", stack["aws"]]
+    variable = json.dumps({"cloudfront_distribution_id": services["distribution"]})
+    args = ["--once", "--jada-url", services["jada"], "--scc-url", services["scc"], "--aws-endpoint", services["aws"]]
     monkeypatch.setenv("AIRFLOW_CONN_JADA_DASHBOARD", json.dumps({"conn_type": "http", "password": DASHBOARD_TOKEN}))
 
     assert main([*args, "--variable", variable]) == 0
