@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from charter_pipeline.booking import Booking, BookingError, fingerprint
 from charter_pipeline.config import PipelineConfig
+from charter_pipeline.crew import external_ref
 from charter_pipeline.ledger import Action, LedgerRecord, decide, is_newer, with_snapshot
 
 if TYPE_CHECKING:
@@ -41,11 +42,6 @@ QUARANTINE_LISTED = 50
 PROGRESS_EVERY = 10_000
 
 OUTCOME_OF_ACTION = {Action.PUBLISH: "published", Action.UPDATE: "updated", Action.CANCEL: "cancelled"}
-
-
-def external_ref(booking_id: str) -> str:
-    """The id both services know a booking by (CONTRACT.md sections 5 and 6)."""
-    return f"boatsetter:{booking_id}"
 
 
 def payload_hash(payload: Mapping[str, Any]) -> str:
@@ -153,7 +149,7 @@ class Poll:
         """Read every export file not read before, quarantine bad rows, and decide what each booking needs."""
         from charter_pipeline.exports import newest_per_booking
 
-        files = self.exports.list_exports(self.config.exports_uri)
+        files = self.exports.list_exports(self.config.exports_uri, exclude_uri=self.config.quarantine_uri)
         state = self.ledger.get_poll_state()
         new_files = [f for f in files if state.files.get(f.uri) != f.version]
         log.info(

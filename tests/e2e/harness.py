@@ -147,7 +147,7 @@ class Deployment:
         log = getattr(self.stack, service).state()["requests"]
         if booking_id is None:
             return list(log)
-        return [r for r in log if booking_id in json.dumps(r)]
+        return [r for r in log if booking_id in json.dumps(r, default=str)]
 
     def ledger(self, booking_id: str) -> dict[str, Any]:
         dynamodb = self.stack.boto3_client("dynamodb")
