@@ -57,8 +57,10 @@ system-deps: ## install Debian's chromium (browser tests) and nodejs if missing
 	fi
 
 lint: install ## ruff check (AIR rules on) and ruff format --check
-	$(VENV)/bin/ruff check $(CODE_DIRS)
-	$(VENV)/bin/ruff format --check $(CODE_DIRS)
+	@status=0; \
+	$(VENV)/bin/ruff check $(CODE_DIRS) || status=1; \
+	$(VENV)/bin/ruff format --check $(CODE_DIRS) || status=1; \
+	exit $$status
 
 format: install ## apply ruff's fixes and formatting
 	$(VENV)/bin/ruff check --fix $(CODE_DIRS)
