@@ -17,9 +17,10 @@ from typing import Any
 
 from charter_pipeline.booking import Booking
 
-# Items whose booking_id starts with "#" are the pipeline's own bookkeeping, never a booking. Boatsetter ids are
-# validated not to start with it (booking ids are stripped, non-empty; "#" is refused by ``is_booking_id``).
-POLL_STATE_ID = "#poll-state"
+# The pipeline's own bookkeeping item in the ledger table. Its key is longer than the 64 characters a Boatsetter
+# booking id may have (CONTRACT.md section 3), so no booking can ever collide with it; tools that list the ledger
+# recognise bookkeeping by the leading "#".
+POLL_STATE_ID = "#poll-state: export files read and bookings owed work (pipeline bookkeeping, not a booking)"
 
 # The per-booking steps that leave something in the outside world, in the order the DAG runs them. Financials
 # are computed, not stored anywhere outside, so they are not a step of the ledger.

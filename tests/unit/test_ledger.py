@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from charter_pipeline.booking import Booking, fingerprint
-from charter_pipeline.ledger import STEPS, Action, LedgerRecord, decide, is_newer, with_snapshot
+from charter_pipeline.ledger import POLL_STATE_ID, STEPS, Action, LedgerRecord, decide, is_newer, with_snapshot
 
 TZ = ZoneInfo("America/Los_Angeles")
 NOW = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
@@ -125,3 +125,9 @@ def test_with_snapshot_keeps_artifacts_and_progress() -> None:
     assert updated.snapshot == changed.to_dict()
     assert not updated.in_sync()
     assert date.fromisoformat(updated.snapshot["trip_date"]) == changed.trip_date
+
+
+def test_the_bookkeeping_item_can_never_be_a_booking() -> None:
+    # Boatsetter ids are at most 64 characters (CONTRACT.md section 3).
+    assert len(POLL_STATE_ID) > 64
+    assert POLL_STATE_ID.startswith("#")
