@@ -48,7 +48,7 @@ lock: ## re-resolve requirements.txt and requirements-dev.txt with uv, then sync
 
 system-deps: ## install Debian's chromium (browser tests) and nodejs if missing
 	@missing=""; \
-	command -v chromium >/dev/null 2>&1 || missing="$$missing chromium"; \
+	command -v chromium >/dev/null 2>&1 || missing="$$missing chromium fonts-liberation"; \
 	command -v node >/dev/null 2>&1 || missing="$$missing nodejs"; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing from Debian:$$missing"; \
