@@ -1,0 +1,208 @@
+"""The benchmarks' machinery on tiny sizes: rows, tables, the page, the generated exports, the timelines.
+
+No timing is asserted anywhere: speed is what ``make bench`` measures, not what tests check.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from benchmarks import intake, parse_time
+from benchmarks.airflow_home import AirflowHome, AirflowRun
+from benchmarks.bookings import BAD_CELLS, ROSTER_BOATS, csv_bytes, export_rows, upcoming_charters
+from benchmarks.report import Row, Section, interleaved, performance_page, text_table
+from sandbox.samples import BOATSETTER_HEADER
+
+TODAY = date(2026, 6, 1)
+
+
+def row(name: str = "thing", *, passed: bool | None = True, measured: float = 2.0, baseline: float = 1.0) -> Row:
+    return Row(name=name, measured=measured, baseline=baseline, unit="s", target="ratio <= 3x", passed=passed)
+
+
+# --- report ----------------------------------------------------------------------------------------------------
+
+
+def test_row_ratio_and_verdict() -> None:
+    assert row(measured=3.0, baseline=1.5).ratio == pytest.approx(2.0)
+    assert (row(passed=True).verdict, row(passed=False).verdict, row(passed=None).verdict) == ("PASS", "MISS", "info")
+    assert row(baseline=0.0).ratio is None
+
+
+def test_text_table_has_one_line_per_row_and_a_line_for_a_benchmark_that_did_not_run() -> None:
+    sections = [
+        Section("a", "A", rows=[row("parse", passed=True), row("poll", passed=False)]),
+        Section("b", "B", error="RuntimeError: no stack"),
+    ]
+    lines = text_table(sections).splitlines()
+    assert lines[0].split() == ["benchmark", "measured", "baseline", "ratio", "target", "result"]
+    assert [line.split()[0] for line in lines[2:]] == ["parse", "poll", "B:"]
+    assert lines[2].endswith("PASS")
+    assert lines[3].endswith("MISS")
+    assert lines[4].endswith("MISS")
+    assert "2.00x" in lines[2]
+
+
+def test_the_page_holds_the_table_machine_versions_and_each_section() -> None:
+    sections = [
+        Section("a", "1. Parse", rows=[row("parse", passed=True)], details=["parsed twice"]),
+        Section("b", "2. Poll", rows=[row("poll", passed=False)], details=["profile: `steps.py`"]),
+        Section("c", "3. Broken", error="AirflowFailed: boom"),
+    ]
+    start = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
+    page = performance_page(
+        sections, started=start, finished=start + timedelta(minutes=9), quick=False, load_before="1.00, 1.00, 1.00",
+        load_after="2.00, 1.50, 1.00", command="python -m x",
+    )  # fmt: skip
+    assert page.startswith("# Performance\n")
+    assert "Written by `python -m x` on 2026-06-01 12:09 UTC (9.0 minutes)" in page
+    assert "| parse | 2.00 s | 1.00 s | 2.00x | ratio <= 3x | PASS |" in page
+    assert "| poll | 2.00 s | 1.00 s | 2.00x | ratio <= 3x | MISS |" in page
+    assert "MISS in 2. Poll, 3. Broken" in page
+    assert "**3. Broken did not run:** AirflowFailed: boom" in page
+    for heading in ("## Machine", "## Versions", "## 1. Parse", "## 2. Poll", "## 3. Broken"):
+        assert f"\n{heading}\n" in page
+    assert "- apache-airflow 3." in page
+    assert "- moto " in page
+    assert "- python 3." in page
+    assert "Quick run" not in page
+
+
+def test_interleaving_alternates_which_side_goes_first() -> None:
+    order: list[str] = []
+
+    def measure(side: str, seconds: float) -> float:
+        order.append(side)
+        return seconds
+
+    ours, theirs = interleaved(4, lambda: measure("ours", 2.0), lambda: measure("base", 1.0))
+    assert order == ["ours", "base", "base", "ours", "ours", "base", "base", "ours"]
+    assert (ours.values, theirs.values) == ((2.0,) * 4, (1.0,) * 4)
+
+
+# --- generated exports -------------------------------------------------------------------------------------------
+
+
+def test_a_generated_export_has_later_snapshots_and_bad_rows_and_reads_back() -> None:
+    from charter_pipeline.exports import parse_rows, read_export
+
+    rows = export_rows(3000, today=TODAY)
+    ids = [r["Booking ID"] for r in rows]
+    assert len(set(ids)) < len(ids), "some bookings appear again with a later snapshot"
+    assert {tuple(r) for r in rows} == {BOATSETTER_HEADER}
+    bad = {(column, value) for column, value in BAD_CELLS}
+    assert any((column, r[column]) in bad for r in rows for column, _ in BAD_CELLS)
+
+    data = csv_bytes(rows)
+    assert data.startswith(b"\xef\xbb\xbf")
+    assert b"\r\n" in data
+    assert sum(1 for _ in csv.reader(io.StringIO(data.decode("utf-8-sig")))) == len(rows) + 1
+    candidates, problems = parse_rows("bench.csv", read_export("bench.csv", data), intake.TZ,
+                                      last_modified=datetime(2026, 6, 1, tzinfo=UTC))  # fmt: skip
+    assert len(candidates) + len(problems) == len(rows)
+    assert 0 < len(problems) < len(rows) * 0.05
+
+
+def test_upcoming_charters_are_all_publishable() -> None:
+    from charter_pipeline.booking import parse_booking
+
+    rows = upcoming_charters(20, today=TODAY)
+    bookings = [parse_booking(r, intake.TZ) for r in rows]
+    assert len({b.booking_id for b in bookings}) == 20
+    assert all(b.is_charter and b.trip_date > TODAY for b in bookings)
+    assert {b.boat for b in bookings} <= set(ROSTER_BOATS)
+    assert upcoming_charters(3, today=TODAY) == upcoming_charters(3, today=TODAY), "seeded: the same bytes each run"
+
+
+# --- airflow runs ------------------------------------------------------------------------------------------------
+
+DAGS_TEST_OUTPUT = """\
+2026-06-01T12:00:05.000000Z [info     ] Filling up the DagBag from /repo/dags [airflow.dag_processing.dagbag] loc=x
+2026-06-01T12:00:06.000000Z [info     ] [DAG TEST] starting task_id=collect_bookings map_index=-1 [airflow.sdk] loc=x
+2026-06-01T12:00:09.000000Z [info     ] [DAG TEST] end task task_id=collect_bookings map_index=-1 [airflow.sdk] loc=x
+2026-06-01T12:00:09.500000Z [warning  ] No tasks to run. unrunnable tasks: {...} [airflow.sdk] loc=x
+2026-06-01T12:00:10.500000Z [info     ] [DAG TEST] starting task_id=charter.financials map_index=0 [airflow.sdk] loc=x
+2026-06-01T12:00:11.000000Z [info     ] [DAG TEST] end task task_id=charter.financials map_index=0 [airflow.sdk] loc=x
+2026-06-01T12:00:11.000000Z [info     ] [DAG TEST] starting task_id=charter.financials map_index=1 [airflow.sdk] loc=x
+2026-06-01T12:00:12.000000Z [info     ] [DAG TEST] end task task_id=charter.financials map_index=1 [airflow.sdk] loc=x
+2026-06-01T12:00:12.000000Z [info     ] DagRun Finished: dag_id=charter_booking_pipeline, logical_date=2026, \
+run_id=manual__2026, run_duration=6.0, state=success, run_type=manual [airflow.models.dagrun.DagRun] loc=x
+"""
+
+
+def test_a_dags_test_run_is_cut_into_start_up_tasks_waiting_and_shutdown() -> None:
+    run = AirflowRun(seconds=13.0, returncode=0, output=DAGS_TEST_OUTPUT,
+                     started_at=datetime(2026, 6, 1, 12, 0, 0, tzinfo=UTC))  # fmt: skip
+    timeline = run.timeline()
+    assert run.run_state == "success"
+    assert [(s.task_id, s.map_index) for s in timeline.spans] == [
+        ("collect_bookings", -1), ("charter.financials", 0), ("charter.financials", 1)
+    ]  # fmt: skip
+    assert timeline.startup == pytest.approx(6.0)
+    assert timeline.in_tasks == pytest.approx(4.5)
+    assert timeline.shutdown == pytest.approx(1.0)
+    assert timeline.between_tasks == pytest.approx(1.5)
+    assert timeline.idle_loops == 1
+    assert timeline.by_task() == {"collect_bookings": (1, 3.0), "charter.financials": (2, 1.5)}
+
+
+def test_airflow_subprocesses_get_the_contract_deployment_and_no_inherited_settings(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("AIRFLOW__CORE__PARALLELISM", "64")
+    monkeypatch.setenv("AIRFLOW_CONN_SOMETHING_ELSE", "http://x")
+    monkeypatch.setenv("PYTHONPATH", "/elsewhere")
+    home = AirflowHome(tmp_path, env={"AIRFLOW_CONN_SCC_API": '{"password": "s3cret-key"}'}, secrets=["s3cret-key"])
+    env = home.environ()
+    assert env["AIRFLOW_HOME"] == str(tmp_path / "airflow-home")
+    assert env["AIRFLOW__CORE__DAGS_FOLDER"].endswith("/dags")
+    assert env["AIRFLOW__CORE__PLUGINS_FOLDER"].endswith("/plugins")
+    assert env["AIRFLOW__CORE__LOAD_EXAMPLES"] == "False"
+    assert "AIRFLOW__CORE__PARALLELISM" not in env
+    assert "AIRFLOW_CONN_SOMETHING_ELSE" not in env
+    assert "PYTHONPATH" not in env
+    assert env["AIRFLOW_CONN_SCC_API"] == '{"password": "s3cret-key"}'
+    assert home.tail("line 1\nAuthorization: Bearer s3cret-key") == "line 1\nAuthorization: Bearer ***"
+
+
+# --- the pure benchmarks, tiny ----------------------------------------------------------------------------------
+
+
+def test_intake_benchmark_reports_time_and_memory_rows() -> None:
+    section = intake.run(rows=1_500, ledger_size=2_000, repeats=1)
+    assert not section.error
+    assert [r.name for r in section.rows] == ["intake: 1,500-row export vs csv.reader",
+                                              "intake: peak memory vs csv.reader"]  # fmt: skip
+    assert section.rows[0].baseline_name == "csv.reader"
+    assert section.rows[0].passed is not None
+    assert section.rows[1].unit == "MB"
+    assert section.rows[1].passed is None
+    text = "\n".join(section.details)
+    assert "1,500 rows" in text
+    assert "ledger of 2,000 records" in text
+    assert "`parse_rows`" in text
+    assert "garbage collector" in text
+
+
+def test_intake_profile_names_the_pipeline_functions() -> None:
+    now = datetime.now(UTC)
+    data = csv_bytes(export_rows(800, today=TODAY))
+    ledger = intake.ledger_for(data, 1_000, last_modified=now, now=now)
+    assert len(ledger) == 1_000
+    text = "\n".join(intake.profile_details(data, ledger, last_modified=now, now=now))
+    assert "| function | cumulative s | own s | calls | share of total |" in text
+    assert "charter_pipeline/exports.py" in text
+    assert "(parse_rows)" in text
+
+
+def test_parse_time_benchmark_parses_both_folders() -> None:
+    section = parse_time.run(repeats=1)
+    assert not section.error
+    assert [r.name for r in section.rows] == ["DAG parse: dags/ vs one-task DAG"]
+    assert section.rows[0].baseline_name == "one-task DAG"
+    assert "DAGs found: benchmark_trivial, charter_booking_pipeline." in "\n".join(section.details)
