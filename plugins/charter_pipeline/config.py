@@ -208,7 +208,7 @@ def _whole(value: Any, key: str, low: int, high: int) -> int:
 def _money(value: Any, key: str) -> Decimal:
     # Floats are refused on purpose: 0.1 + 0.2 style drift has no place in a rate card.
     if isinstance(value, bool) or not isinstance(value, str | int):
-        raise ConfigError(f"{key}: must be a decimal string such as \"25.00\"")
+        raise ConfigError(f'{key}: must be a decimal string such as "25.00"')
     try:
         number = Decimal(str(value).strip())
     except InvalidOperation:
@@ -260,8 +260,6 @@ def _roster(roster: Any) -> dict[str, BoatCrew]:
         members = entry.get("crew") or []
         if not isinstance(members, list):
             raise ConfigError(f"crew_roster.{boat}.crew: must be a list")
-        crew = tuple(
-            m for i, raw in enumerate(members) if (m := _member(raw, f"crew_roster.{boat}.crew[{i}]"))
-        )
+        crew = tuple(m for i, raw in enumerate(members) if (m := _member(raw, f"crew_roster.{boat}.crew[{i}]")))
         boats[str(boat)] = BoatCrew(captain=_member(entry.get("captain"), f"crew_roster.{boat}.captain"), crew=crew)
     return boats
