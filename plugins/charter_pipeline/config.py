@@ -40,7 +40,8 @@ DEFAULTS: dict[str, Any] = {
     "max_bookings_per_run": 100,
 }
 
-_MERGED_OBJECTS = ("emergency_contact", "rates")
+# Objects whose keys a deployment may set one at a time; crew_roster entries add to the default entry.
+_MERGED_OBJECTS = ("emergency_contact", "rates", "crew_roster")
 _LOCATION = re.compile(r"^(s3://[^/]+/.*|file:///.*)$")
 
 
@@ -121,8 +122,6 @@ def merged_settings(raw: Mapping[str, Any] | None) -> dict[str, Any]:
     settings = copy.deepcopy(DEFAULTS)
     for key, value in (raw or {}).items():
         if key in _MERGED_OBJECTS and isinstance(value, Mapping):
-            settings[key] = {**settings[key], **value}
-        elif key == "crew_roster" and isinstance(value, Mapping):
             settings[key] = {**settings[key], **value}
         else:
             settings[key] = value
