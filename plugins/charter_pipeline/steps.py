@@ -456,7 +456,7 @@ class BookingSteps:
 
     # 3. ShipCaptainCrew event
     def scc_event(self) -> dict[str, Any]:
-        from charter_pipeline.crew import assigned_crew, scc_event_payload, scrub_notes
+        from charter_pipeline.crew import assigned_crew, proper_names, scc_event_payload, scrub_notes
 
         with self.recording_failure("scc"):
             record = self.record()
@@ -493,7 +493,7 @@ class BookingSteps:
                 if existing.get("status") == "cancelled":
                     diff["status"] = "confirmed"  # a cancelled booking that came back approved sails again
                 if diff:
-                    self.scc_hook.update_event(event_id, diff)
+                    self.scc_hook.update_event(event_id, diff, names=proper_names(payload))
                     result = f"updated {event_id} ({', '.join(sorted(diff))})"
                 else:
                     result, changed = f"{event_id} already up to date", False

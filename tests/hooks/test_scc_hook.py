@@ -84,6 +84,15 @@ def test_money_in_an_update_is_refused(scc: FakeService, sleeps: Sleeps) -> None
     assert scc.seen == []
 
 
+def test_an_update_naming_a_boat_called_pay_day_is_not_money(scc: FakeService, sleeps: Sleeps) -> None:
+    event_id = scc.add_record(event())
+    title = {"title": "Charter aboard Pay Day"}
+    with pytest.raises(MoneyRefused):
+        hook(sleeps).update_event(event_id, title)  # without the event's names, "Pay" reads as pay
+    hook(sleeps).update_event(event_id, title, names=["Pay Day"])
+    assert [(r.method, r.body) for r in scc.seen] == [("PATCH", title)]
+
+
 def test_an_injected_money_rule_is_used(scc: FakeService, sleeps: Sleeps) -> None:
     crew = ShipCaptainCrewHook(policy=fast_policy(sleeps), money_findings=lambda value: ["stand-in says no"])
     with pytest.raises(MoneyRefused, match="stand-in says no"):

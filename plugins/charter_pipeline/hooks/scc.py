@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 from urllib.parse import quote
 
@@ -74,9 +74,10 @@ class ShipCaptainCrewHook(ServiceHttpHook):
 
         return self.create_once("/events", payload, find=find, id_field="event_id")
 
-    def update_event(self, event_id: str, fields: Mapping[str, Any]) -> None:
-        """PATCH /events/{event_id} with the changed fields."""
-        self._refuse_money(fields)
+    def update_event(self, event_id: str, fields: Mapping[str, Any], *, names: Iterable[str] = ()) -> None:
+        """PATCH /events/{event_id} with the changed fields. ``names`` are the event's proper names (boat, guest,
+        crew), which a partial update may not carry but must not be mistaken for talk of money ("Pay Day")."""
+        self._refuse_money(fields, names=names)
         self.request("PATCH", self._event_path(event_id), json=dict(fields))
 
     def cancel_event(self, event_id: str) -> None:
@@ -95,12 +96,12 @@ class ShipCaptainCrewHook(ServiceHttpHook):
     def _event_path(event_id: str) -> str:
         return f"/events/{quote(str(event_id), safe='')}"
 
-    def _refuse_money(self, payload: Mapping[str, Any]) -> None:
+    def _refuse_money(self, payload: Mapping[str, Any], *, names: Iterable[str] = ()) -> None:
         if self._money_findings is not None:
             findings = self._money_findings(dict(payload))
         else:
             from charter_pipeline.crew import money_findings
 
-            findings = money_findings(dict(payload))
+            findings = money_findings(dict(payload), names=names)
         if findings:
             raise MoneyRefused(f"refusing to send money to SCC: {truncate('; '.join(findings))}")
