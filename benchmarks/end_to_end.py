@@ -22,7 +22,7 @@ from typing import Any
 from benchmarks.airflow_home import AirflowRun
 from benchmarks.bookings import csv_bytes, upcoming_charters
 from benchmarks.deployment import Deployment, OutsideCalls, deployment
-from benchmarks.report import Row, Samples, Section, interleaved, joined
+from benchmarks.report import Row, Samples, Section, counted, interleaved, joined
 
 TARGET_SECONDS_PER_BOOKING = 5.0
 BY_HAND_SECONDS = 30 * 60
@@ -143,14 +143,19 @@ def describe(bookings: int, airflow_times: Samples, direct_times: Samples, runs:
     overhead = airflow_times.median - direct_times.median
     agreement = "the same calls" if same else "they differ: see below"
     lines = [
-        f"{len(runs)} batches of {bookings} new approved charters each (a new export file per batch), each published",
-        "by one `airflow dags test charter_booking_pipeline`, interleaved with as many batches whose steps were called",
-        "directly in this process against a second stack. After every run each booking was checked to have exactly",
-        "one calendar entry and one SCC event.",
+        joined(
+            f"{counted(len(runs), 'batch', 'batches')} of {bookings} new approved charters each (a new export file ",
+            "per batch), each published by one `airflow dags test charter_booking_pipeline`, interleaved with as many ",
+            "batches whose steps were called directly in this process against a second stack. After every run each ",
+            "booking was checked to have exactly one calendar entry and one SCC event.",
+        ),
         "",
-        f"- `airflow dags test`: median {airflow_times.median:.1f} s for {bookings} bookings, {per_booking:.2f} s a",
-        f"  booking (by hand: {BY_HAND_SECONDS // 60} minutes, {BY_HAND_SECONDS / per_booking:,.0f} times as long);",
-        f"  runs (s): {airflow_times.shown(1)}",
+        joined(
+            f"- `airflow dags test`: median {airflow_times.median:.1f} s for {bookings} bookings, ",
+            f"{per_booking:.2f} s a booking (by hand: {BY_HAND_SECONDS // 60} minutes, ",
+            f"{BY_HAND_SECONDS / per_booking:,.0f} times as long); ",
+            f"runs (s): {airflow_times.shown(1)}",
+        ),
         f"- steps called directly: median {direct_times.median:.1f} s; runs (s): {direct_times.shown(1)}",
         f"- orchestration overhead: {overhead:.1f} s a poll, {overhead / bookings:.2f} s a booking",
         f"- outside calls per batch: dags test {dags_calls[-1].total}, direct {direct_calls[-1].total} ({agreement})",

@@ -19,7 +19,7 @@ from pathlib import Path
 from benchmarks.airflow_home import TRIVIAL_DAG_ID, AirflowRun, Timeline, write_trivial_dag
 from benchmarks.bookings import BookingMix, csv_bytes, export_rows
 from benchmarks.deployment import Deployment, OutsideCalls, deployment
-from benchmarks.report import Row, Samples, Section, interleaved, joined
+from benchmarks.report import Row, Samples, Section, counted, interleaved, joined
 
 TARGET_CALLS = 3
 TARGET_RATIO = 1.5
@@ -177,16 +177,16 @@ def describe(calls: dict[int, list[OutsideCalls]], times: dict[int, Samples], tr
     lines = [
         "Each ledger was seeded with the pipeline's own LedgerHook: every booking published and in sync, and the poll",
         "state naming every export file at its current version. Calls are counted at the AWS proxy and in the JADA",
-        f"and SCC request logs during each `airflow dags test` run. Timing: {repeats} runs of each, interleaved, in",
-        "one `AIRFLOW_HOME`; wall time from outside the process, start-up included.",
+        f"and SCC request logs during each `airflow dags test` run. Timing: {counted(repeats, 'run')} of each,",
+        "interleaved, in one `AIRFLOW_HOME`; wall time from outside the process, start-up included.",
         "",
     ]
     for size in sorted(calls):
         found = calls[size]
         totals = sorted({c.total for c in found})
         lines.append(
-            f"- N={size:,} ({seeded[size].bookings:,} bookings in {seeded[size].files} export files, seeded in "
-            f"{seeded[size].seconds:.0f} s): {', '.join(map(str, totals))} outside call(s) per run "
+            f"- N={size:,} ({seeded[size].bookings:,} bookings in {counted(seeded[size].files, 'export file')}, "
+            f"seeded in {seeded[size].seconds:.0f} s): {', '.join(map(str, totals))} outside call(s) per run "
             f"({found[-1].shown()}); dags test {times[size].median:.1f} s median, runs (s): {times[size].shown(1)}"
         )
     lines.append(f"- one-task DAG: dags test {trivial.median:.1f} s median, runs (s): {trivial.shown(1)}")

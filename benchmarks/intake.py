@@ -26,7 +26,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from benchmarks.bookings import BookingMix, csv_bytes, export_rows
-from benchmarks.report import Row, Samples, Section, interleaved, joined, profile_lines
+from benchmarks.report import Row, Samples, Section, counted, interleaved, joined, profile_lines
 
 TARGET_RATIO = 3.0
 EXPORT_NAME = "s3://jada-boatsetter-exports/incoming/boatsetter-bookings-full-history.csv"
@@ -260,7 +260,7 @@ def describe(runs: list[IntakeRun], costs: Mapping[str, list[Cost]], data: bytes
         f"One generated CSV export of {size_mb:.1f} MB: {last.rows:,} rows, {last.problems:,} quarantined,",
         f"{last.candidates - last.bookings:,} older snapshots of a booking the file holds again, {last.bookings:,}",
         f"bookings, against a ledger of {len(ledger):,} records in memory. Decisions: {actions}.",
-        f"{len(runs)} runs of each, interleaved, parse caches cleared before each pipeline run.",
+        f"{counted(len(runs), 'run')} of each, interleaved, parse caches cleared before each pipeline run.",
         "",
         joined(f"- intake path: median {wall['intake'].median:.2f} s wall ({per_row_us:.1f} us a row), ",
                f"{cpu['intake'].median:.2f} s CPU; wall runs (s): {wall['intake'].shown()}"),

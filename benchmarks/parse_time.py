@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from benchmarks.airflow_home import DAGS_FOLDER, AirflowFailed, AirflowHome, write_trivial_dag
-from benchmarks.report import Row, Samples, Section, interleaved, profile_lines
+from benchmarks.report import Row, Samples, Section, counted, interleaved, profile_lines
 
 TARGET_RATIO = 2.0
 
@@ -103,7 +103,7 @@ def run(*, repeats: int = 7) -> Section:
     section.rows.append(row)
     section.details += [
         "`DagBag(dag_folder=...)` timed in a fresh interpreter each time, `airflow.sdk` and `DagBag` imported before",
-        f"the timer; {repeats} runs of each, interleaved. DAGs found: {', '.join(found)}.",
+        f"the timer; {counted(repeats, 'run')} of each, interleaved. DAGs found: {', '.join(found)}.",
         "",
         f"- `dags/` (the pipeline): {medians(wall, cpu)}; wall runs (s): {wall.shown(3)}",
         f"- one-task DAG (baseline): {medians(baseline, cpu_baseline)}; wall runs (s): {baseline.shown(3)}",

@@ -315,3 +315,8 @@ def profile_lines(stats: pstats.Stats, *, total: float, limit: int = 15, sort: s
 def joined(*parts: str) -> str:
     """One line of the page from pieces that do not fit one source line."""
     return "".join(parts)
+
+
+def counted(count: int, thing: str, things: str = "") -> str:
+    """``1 run``, ``3 runs``."""
+    return f"{count:,} {thing if count == 1 else things or thing + 's'}"
