@@ -530,14 +530,25 @@ class BookingSteps:
             html = render(self.booking, self.config, session_id)
             digest = page_hash(html)
             guest_url = self.config.guest_url(session_id)
+            found = False
             if record.page_hash == digest:
                 result = "page already up to date"
+            elif not record.page_hash and self.portal.uploaded_page_hash(session_id) == digest:
+                # The ledger forgot this page (a wiped ledger) but the bucket has it, byte for byte: it was
+                # uploaded, and invalidated, by an earlier run. Uploading again would only invalidate again.
+                found, result = True, "page already in the bucket"
             else:
-                key = self.portal.upload_page(session_id, html)
+                key = self.portal.upload_page(session_id, html, digest)
                 result = f"uploaded s3://{self.config.guest_bucket}/{key}"
             self.ledger.record_step(self.booking_id, "page", self.fp, result, page_hash=digest)
             log.info("%s: %s, %s", self.booking.label, result, guest_url)
-            return {"session_id": session_id, "page_hash": digest, "guest_url": guest_url, "result": result}
+            return {
+                "session_id": session_id,
+                "page_hash": digest,
+                "guest_url": guest_url,
+                "found_in_bucket": found,
+                "result": result,
+            }
 
     # 6. the CloudFront invalidation
     def invalidation(self, page: Mapping[str, Any]) -> dict[str, Any]:
@@ -545,7 +556,7 @@ class BookingSteps:
             record = self.record()
             session_id, digest = str(page["session_id"]), str(page["page_hash"])
             invalidation_id = ""
-            if record.invalidated_hash == digest:
+            if record.invalidated_hash == digest or page.get("found_in_bucket"):
                 result = "page unchanged since its last invalidation"
             elif not self.config.cloudfront_distribution_id:
                 result = "skipped: cloudfront_distribution_id is empty"
@@ -559,7 +570,7 @@ class BookingSteps:
                 self.fp,
                 result,
                 invalidation_id=invalidation_id,
-                invalidated_hash=digest if invalidation_id or record.invalidated_hash == digest else "",
+                invalidated_hash=digest if invalidation_id or result.startswith("page unchanged") else "",
             )
             log.info("%s: %s", self.booking.label, result)
             return {"invalidation_id": invalidation_id, "result": result}

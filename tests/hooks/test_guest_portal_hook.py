@@ -101,6 +101,15 @@ def test_upload_replaces_the_page_at_the_same_address(
     assert stored["CacheControl"] == CACHE_CONTROL_WITHOUT_INVALIDATION
 
 
+def test_the_uploaded_page_carries_its_content_hash(aws_conn: str, bucket: str, distribution: str) -> None:
+    portal = GuestPortalHook(bucket, distribution)
+    assert portal.uploaded_page_hash(SESSION_ID) is None  # nothing there yet
+    portal.upload_page(SESSION_ID, PAGE, "abc123")
+    assert portal.uploaded_page_hash(SESSION_ID) == "abc123"
+    portal.upload_page(SESSION_ID, PAGE)  # an upload without a hash leaves none behind
+    assert portal.uploaded_page_hash(SESSION_ID) is None
+
+
 def test_upload_to_a_missing_bucket_is_rejected(aws_conn: str) -> None:
     with pytest.raises(ServiceRejected, match=r"NoSuchBucket|does not exist"):
         GuestPortalHook(unique("no-bucket")).upload_page(SESSION_ID, PAGE)

@@ -29,6 +29,10 @@ _RETRIED_INVALIDATION_CODES = frozenset(
 )
 
 
+# Object metadata holding the page's content hash (S3 sends it as x-amz-meta-page-sha256).
+PAGE_HASH_METADATA = "page-sha256"
+
+
 def page_key(session_id: str) -> str:
     """The S3 key of a guest page: ``jada-guest-<SESSION_ID>.html``."""
     if not _SESSION_ID.match(session_id):
@@ -84,8 +88,9 @@ class GuestPortalHook(BaseHook):
         """The Cache-Control header pages are uploaded with (shorter when nothing will invalidate them)."""
         return CACHE_CONTROL if self.distribution_id else CACHE_CONTROL_WITHOUT_INVALIDATION
 
-    def upload_page(self, session_id: str, html: str) -> str:
-        """Put the page at ``jada-guest-<SESSION_ID>.html`` (one PutObject) and return its key."""
+    def upload_page(self, session_id: str, html: str, content_hash: str = "") -> str:
+        """Put the page at ``jada-guest-<SESSION_ID>.html`` (one PutObject) and return its key. The content hash is
+        stored with it (metadata ``page-sha256``) so a pipeline that lost its ledger can tell the page is there."""
         key = page_key(session_id)
         with translated_aws_errors(f"S3 bucket {self.bucket!r}", self.aws_conn_id, self._secrets):
             self._s3_client().put_object(
@@ -94,9 +99,21 @@ class GuestPortalHook(BaseHook):
                 Body=html.encode("utf-8"),
                 ContentType=CONTENT_TYPE,
                 CacheControl=self.cache_control,
+                Metadata={PAGE_HASH_METADATA: content_hash} if content_hash else {},
             )
         self.log.info("Uploaded guest page s3://%s/%s", self.bucket, key)
         return key
+
+    def uploaded_page_hash(self, session_id: str) -> str | None:
+        """The content hash stored with the page now in the bucket (one HeadObject), or None if there is none."""
+        with translated_aws_errors(f"S3 bucket {self.bucket!r}", self.aws_conn_id, self._secrets):
+            try:
+                head = self._s3_client().head_object(Bucket=self.bucket, Key=page_key(session_id))
+            except Exception as exc:
+                if aws_error_code(exc) in ("404", "NoSuchKey", "NotFound"):
+                    return None
+                raise
+        return str(head.get("Metadata", {}).get(PAGE_HASH_METADATA) or "") or None
 
     def invalidate_page(self, session_id: str, content_hash: str) -> str | None:
         """One CloudFront invalidation of the page's two paths; returns its id, or None when skipped.
