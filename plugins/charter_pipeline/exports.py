@@ -12,7 +12,7 @@ CONTRACT.md section 3 fixes the formats; where it is silent this module decides,
   several lines is one record. A record with more cells than the header keeps the extra cells under
   ``EXTRA_CELLS`` and is reported (extra cells that are all empty, spreadsheets' trailing commas, are
   dropped); one with fewer has its missing columns empty. A record with broken quoting is reported on its
-  own and reading goes on with the next line.
+  own and reading goes on with the next line. Unknown columns may repeat; the second is kept as ``Name (2)``.
 - JSON: parsed with ``parse_float=Decimal``; ``NaN``/``Infinity`` become Decimal values that every number rule
   refuses, so only that row is reported. An element that is not an object is a bad row, not a bad file.
 """
@@ -110,9 +110,13 @@ class SnapshotOrder(NamedTuple):
 
 
 def is_export_name(name: str) -> bool:
-    """Whether a file (by its name or key) is a Boatsetter export: ``*.csv`` or ``*.json``, any case."""
+    """Whether a file (by its name or key) is a Boatsetter export: ``*.csv`` or ``*.json``, any case.
+
+    A name starting with a dot is not one: macOS leaves ``._bookings.csv`` beside a copied export, editors
+    leave lock files, and neither holds bookings.
+    """
     base = name.rsplit("/", 1)[-1]
-    return base.lower().endswith(_EXTENSIONS) and base.lower() not in _EXTENSIONS
+    return not base.startswith(".") and base.lower().endswith(_EXTENSIONS)
 
 
 def read_export(name: str, data: bytes) -> list[RawRow]:

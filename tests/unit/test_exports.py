@@ -161,6 +161,12 @@ def test_header_variants_and_unknown_columns() -> None:
     )  # fmt: skip
 
 
+def test_repeated_unknown_columns_keep_every_cell() -> None:
+    data = b"Booking ID,Notes,Notes,,\nBS-1,first,second,x,y\n"
+    (row,) = read_export("notes.csv", data)
+    assert row.values == {"Booking ID": "BS-1", "Notes": "first", "Notes (2)": "second", "": "x", " (2)": "y"}
+
+
 def test_extra_cells_are_kept_for_the_quarantine() -> None:
     _, problems = _parse("uneven_rows.csv")
     extra = next(problem for problem in problems if problem.row == 2)
@@ -231,6 +237,8 @@ def test_quarantine_raw_is_the_row_as_read() -> None:
         ("csv", False),
         (".csv", False),
         ("incoming/.json", False),
+        ("incoming/._bookings.csv", False),
+        (".~lock.bookings.csv#", False),
     ],
 )
 def test_is_export_name(name: str, expected: bool) -> None:
