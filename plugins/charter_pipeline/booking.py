@@ -274,8 +274,7 @@ def parse_booking(raw: Mapping[str, object], tz: ZoneInfo) -> Booking:
     ``raw`` maps header names in any style to strings (CSV) or JSON scalars; unknown keys are ignored.
     Start Time is local time in ``tz``: a time inside the spring-forward gap raises BookingError on Start Time,
     and a time in the repeated fall-back hour is taken as its first occurrence (``fold=0``, still daylight time).
-    Raises BookingError for the first missing or empty required column, else for the first bad value, in the
-    contract's column order.
+    Raises BookingError naming one column: a missing or empty required column first, then a bad value.
     """
     # Issue 9 benchmarks intake against plain CSV parsing (target: at most 3x). Hence one layout per file, a
     # whole-row check for the common case (every cell printable text without double spaces), and every
