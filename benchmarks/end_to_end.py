@@ -156,6 +156,7 @@ def describe(bookings: int, airflow_times: Samples, direct_times: Samples, runs:
             f"{BY_HAND_SECONDS / per_booking:,.0f} times as long); ",
             f"runs (s): {airflow_times.shown(1)}",
         ),
+        f"- CPU time of the Airflow process: median {Samples(tuple(r.cpu for r in runs)).median:.1f} s a poll",
         f"- steps called directly: median {direct_times.median:.1f} s; runs (s): {direct_times.shown(1)}",
         f"- orchestration overhead: {overhead:.1f} s a poll, {overhead / bookings:.2f} s a booking",
         f"- outside calls per batch: dags test {dags_calls[-1].total}, direct {direct_calls[-1].total} ({agreement})",
