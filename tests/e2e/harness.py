@@ -98,16 +98,20 @@ class Deployment:
     def drop(self, rows: list[dict[str, str]], name: str | None = None) -> str:
         """Drop an export file where the contract says; a new name each time unless given."""
         self._files += 1
-        key = f"{self.name}/incoming/{name or f'export-{self._files:03d}.csv'}"
-        body = csv_bytes(rows) if not isinstance(rows, bytes) else rows
-        self.s3.put_object(Bucket="jada-boatsetter-exports", Key=key, Body=body)
-        # S3 last-modified has one-second resolution; keep files in the order they were dropped.
-        time.sleep(1.05)
-        return key
+        return self.drop_bytes(csv_bytes(rows), name or f"export-{self._files:03d}.csv")
 
     def drop_bytes(self, body: bytes, name: str) -> str:
-        key = f"{self.name}/incoming/{name}"
-        self.s3.put_object(Bucket="jada-boatsetter-exports", Key=key, Body=body)
+        """Drop raw bytes as an export file, in an S3 or a file:// exports location."""
+        exports_uri = str(self.variable["exports_uri"])
+        if exports_uri.startswith("file://"):
+            path = Path(exports_uri.removeprefix("file://")) / name
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(body)
+            key = str(path)
+        else:
+            key = f"{self.name}/incoming/{name}"
+            self.s3.put_object(Bucket="jada-boatsetter-exports", Key=key, Body=body)
+        # Last-modified times have one-second resolution on S3; keep files in the order they were dropped.
         time.sleep(1.05)
         return key
 
@@ -179,6 +183,11 @@ class Deployment:
         return found
 
     def quarantined(self) -> list[dict[str, Any]]:
+        """Every quarantine record, from an S3 or a file:// quarantine location."""
+        quarantine_uri = str(self.variable["quarantine_uri"])
+        if quarantine_uri.startswith("file://"):
+            folder = Path(quarantine_uri.removeprefix("file://"))
+            return [json.loads(p.read_text()) for p in sorted(folder.rglob("*.json"))]
         listing = self.s3.list_objects_v2(Bucket="jada-boatsetter-exports", Prefix=f"{self.name}/quarantine/")
         return [
             json.loads(self.s3.get_object(Bucket="jada-boatsetter-exports", Key=o["Key"])["Body"].read())

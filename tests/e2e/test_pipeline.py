@@ -6,6 +6,7 @@ import re
 from collections.abc import Callable
 from datetime import datetime
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 
@@ -145,8 +146,9 @@ def test_manual_trigger_publishes_one_booking_and_refuses_a_bad_one(deployment: 
     assert pipeline.ledger("E2E-2002") == {}
 
 
-def test_secrets_never_reach_logs_outputs_or_pages(deployment: Callable[..., Deployment]) -> None:
-    pipeline = deployment()
+def test_secrets_never_reach_logs_outputs_or_pages(deployment: Callable[..., Deployment], tmp_path: Path) -> None:
+    # This deployment also takes its exports from, and quarantines into, local folders (file:// locations).
+    pipeline = deployment(exports_uri=f"file://{tmp_path}/exports/", quarantine_uri=f"file://{tmp_path}/quarantine/")
     pipeline.drop([row("E2E-3001"), row("E2E-3002", passengers="abc")])
     result = pipeline.run()
     assert result.ok, result.output[-3000:]
@@ -160,6 +162,8 @@ def test_secrets_never_reach_logs_outputs_or_pages(deployment: Callable[..., Dep
     page = pipeline.page(session_id_of(entry))
     assert page is not None
     haystacks["page"] = page["html"]
-    haystacks["quarantine"] = str(pipeline.quarantined())
+    [quarantined] = pipeline.quarantined()
+    assert quarantined["reason"].startswith("Passengers:")
+    haystacks["quarantine"] = str(quarantined)
     leaks = [(where, secret[:6]) for where, text in haystacks.items() for secret in secrets if secret in text]
     assert leaks == []
