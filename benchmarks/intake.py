@@ -264,7 +264,7 @@ def peak_mb(work: Callable[[], object]) -> float:
     return peak / 1_000_000
 
 
-def run(*, rows: int = 100_000, ledger_size: int = 100_000, repeats: int = 5) -> Section:
+def run(*, rows: int = 100_000, ledger_size: int = 100_000, repeats: int = 3) -> Section:
     """Time the intake path against ``csv.reader`` on one generated export; profile it if the target is missed."""
     from sandbox.bootstrap import put_plugins_on_path
 

@@ -70,7 +70,7 @@ def parse_once(home: AirflowHome, dags_folder: Path, *, profile_to: Path | None 
     return ParseRun(seconds=float(report["seconds"]), cpu=float(report["cpu"]), dag_ids=list(report["dag_ids"]))
 
 
-def run(*, repeats: int = 7) -> Section:
+def run(*, repeats: int = 5) -> Section:
     """Parse the real dags folder and the trivial one ``repeats`` times each, interleaved; compare the medians."""
     section = Section("parse_time", "1. DAG parse time")
     ours: list[ParseRun] = []
