@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import sqlite3
 from collections.abc import Callable
 from datetime import datetime
 from decimal import Decimal
@@ -101,6 +102,10 @@ def test_publish_four_artifacts_exactly_once_and_reruns_repeat_nothing(
     assert bad["reason"].startswith("Passengers:")
     assert bad["raw"]["Booking ID"] == "E2E-1005"
     assert bad["source"].endswith("export-001.csv")
+    # In the UI each booking's group is labelled with its booking id and guest first name.
+    with sqlite3.connect(pipeline.airflow_home / "airflow.db") as db:
+        labels = {label for (label,) in db.execute("SELECT rendered_map_index FROM task_instance WHERE map_index >= 0")}
+    assert {"E2E-1001 (Jane)", "E2E-1002 (Zoë)"} <= labels
     assert "published: 2" in first.output
     assert "quarantined: 1" in first.output
 
