@@ -4,14 +4,21 @@ Wall time per booking includes everything the operator waits for: interpreter st
 tasks per booking (calendar entry, SCC event, notes scrub, guest page, invalidation and the financials) and the
 summary. By hand the operator spends about 30 minutes a booking.
 
-Orchestration overhead: the same bookings, the same outside calls, made in this process by calling the steps
-directly (``Poll.scheduled``, then per booking each ``BookingSteps`` method in the DAG's order, then
-``summarize``) against a second stack of their own; Airflow's share is the difference. The two stacks share
-moto (one per process), so the direct run keeps its own ledger table and exports prefix.
+Orchestration overhead: the same bookings, the same outside calls, made by calling the steps directly
+(``Poll.scheduled``, then per booking each ``BookingSteps`` method in the DAG's order, then ``summarize``) in a
+plain Python process against a second stack of their own; Airflow's share is the difference. The two stacks
+share moto (one per process), so the direct run keeps its own ledger table and exports prefix.
 """
 
 from __future__ import annotations
 
+import cProfile
+import importlib
+import json
+import os
+import pstats
+import subprocess
+import sys
 import tempfile
 import time
 from datetime import UTC, datetime
@@ -19,10 +26,19 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from benchmarks.airflow_home import AirflowRun
+from benchmarks.airflow_home import REPO, AirflowRun
 from benchmarks.bookings import csv_bytes, upcoming_charters
-from benchmarks.deployment import Deployment, OutsideCalls, deployment
-from benchmarks.report import Row, Samples, Section, counted, interleaved, joined
+from benchmarks.deployment import VARIABLE_ENV, Deployment, OutsideCalls, deployment
+from benchmarks.report import (
+    Row,
+    Samples,
+    Section,
+    counted,
+    interleaved,
+    joined,
+    profile_lines,
+    profile_total,
+)
 
 TARGET_SECONDS_PER_BOOKING = 5.0
 BY_HAND_SECONDS = 30 * 60
@@ -65,30 +81,83 @@ def dags_test_batch(deployed: Deployment, bookings: int, batches: list[int], run
     return runs[-1].seconds
 
 
-def direct_batch(deployed: Deployment, bookings: int, batches: list[int], calls: list[OutsideCalls]) -> float:
-    """The same poll and steps called in this process, no Airflow in between. Returns its wall time."""
-    from charter_pipeline.steps import BookingSteps, Poll, summarize
-
+def direct_batch(deployed: Deployment, bookings: int, batches: list[int], calls: list[OutsideCalls], *,
+                 profile_to: Path | None = None) -> float:  # fmt: skip
+    """The same poll and steps called directly, no Airflow in between, in a process of their own (as the Airflow
+    process is: the stand-ins in this one must not share its interpreter lock). Returns the calls' wall time."""
     batch = len(batches)
     batches.append(batch)
     booking_ids = publish_batch(deployed, batch, bookings)
-    deployed.connect_this_process()
     deployed.reset_calls()
+    env = {**deployed.home.environ(), "AIRFLOW__LOGGING__LOGGING_LEVEL": "WARNING"}
+    done = subprocess.run(
+        [sys.executable, "-m", "benchmarks.end_to_end", "--direct", *([str(profile_to)] if profile_to else [])],
+        env=env, cwd=REPO, capture_output=True, text=True, timeout=900, check=False,
+    )  # fmt: skip
+    calls.append(deployed.calls())
+    lines = done.stdout.strip().splitlines()
+    if done.returncode != 0 or not lines:
+        raise NotPublished(f"the direct run failed ({done.returncode}): {deployed.home.tail(done.stderr, 8)}")
+    report = json.loads(lines[-1])
+    check_published(deployed, booking_ids)
+    if report["failed"]:
+        raise NotPublished(f"{report['failed']} booking(s) failed in the direct run")
+    return float(report["seconds"])
+
+
+def direct_run(profile_to: Path | None = None) -> dict[str, Any]:
+    """``--direct [PROFILE]``: one poll and every booking's steps in the DAG's order, then the summary, timed
+    in-process (under cProfile, dumped to PROFILE, when given).
+
+    Runs in a subprocess whose environment holds the connections and the Variable, like a task's.
+    """
+    from sandbox.bootstrap import put_plugins_on_path
+
+    put_plugins_on_path()
+    # Imported before the timer: the calls are measured, not Python loading modules.
+    for hook in ("exports", "guest_portal", "jada_calendar", "ledger", "scc", "scc_events"):
+        importlib.import_module(f"charter_pipeline.hooks.{hook}")
+    from charter_pipeline.config import load_config
+    from charter_pipeline.steps import BookingSteps, Poll, summarize
+
+    config = load_config(os.environ.get(VARIABLE_ENV))
+    profile = cProfile.Profile() if profile_to else None
     started = time.perf_counter()
-    intake = Poll(deployed.config, datetime.now(UTC)).scheduled()
+    if profile:
+        profile.enable()
+    intake = Poll(config, datetime.now(UTC)).scheduled()
     for item in intake.work:
-        steps = BookingSteps(deployed.config, item)
+        steps = BookingSteps(config, item)
         money = steps.financials()
         calendar = steps.calendar(money)
         steps.scrub(steps.scc_event())
         steps.invalidation(steps.guest_page(calendar))
-    summary: dict[str, Any] = summarize(deployed.config, intake.as_xcom()["intake"], intake.work)
-    seconds = time.perf_counter() - started
-    calls.append(deployed.calls())
-    check_published(deployed, booking_ids)
-    if summary["counts"]["failed"]:
-        raise NotPublished(f"{summary['counts']['failed']} booking(s) failed in the direct run")
-    return seconds
+    summary = summarize(config, intake.as_xcom()["intake"], intake.work)
+    if profile and profile_to:
+        profile.disable()
+        profile.dump_stats(profile_to)
+    return {"seconds": time.perf_counter() - started, "bookings": len(intake.work),
+            "failed": summary["counts"]["failed"]}  # fmt: skip
+
+
+# What the steps' time is made of, by the library function each kind of work goes through.
+PROFILE_PARTS = (
+    ("creating AWS clients", "botocore/session.py(create_client)"),
+    ("AWS API calls", "botocore/client.py(_make_api_call)"),
+    ("JADA and SCC HTTP calls", "requests/sessions.py(request)"),
+)
+
+
+def direct_profile(stats: pstats.Stats, total: float) -> list[str]:
+    """A sentence on the big parts (client creation, AWS calls, HTTP calls), then the pipeline's top functions."""
+    parts = []
+    for what, place in PROFILE_PARTS:
+        seconds, calls = profile_total(stats, place)
+        parts.append(f"{what} {seconds:.1f} s ({calls:,} calls, {seconds / total:.0%})")
+    return [
+        "Of that: " + "; ".join(parts) + ". The pipeline's functions by cumulative time:",
+        *profile_lines(stats, total=total, limit=12, within="charter_pipeline/"),
+    ]
 
 
 def run(*, bookings: int = 20, repeats: int = 3) -> Section:
@@ -116,6 +185,10 @@ def run(*, bookings: int = 20, repeats: int = 3) -> Section:
                 partial(dags_test_batch, airflow_side, bookings, dags_batches, runs, dags_calls),
                 partial(direct_batch, direct_side, bookings, direct_batches, direct_calls),
             )
+            # One more direct batch under cProfile: where the calls' own time goes, Airflow aside.
+            dump = root / "direct.prof"
+            profiled = direct_batch(direct_side, bookings, direct_batches, [], profile_to=dump)
+            profile = direct_profile(pstats.Stats(str(dump)), profiled)
     per_booking = Samples(tuple(seconds / bookings for seconds in airflow_times.values))
     direct_per_booking = Samples(tuple(seconds / bookings for seconds in direct_times.values))
     section.rows += [
@@ -132,6 +205,16 @@ def run(*, bookings: int = 20, repeats: int = 3) -> Section:
         ),
     ]  # fmt: skip
     section.details += describe(bookings, airflow_times, direct_times, runs, dags_calls, direct_calls)
+    section.details += [
+        "",
+        joined(
+            f"Where the direct calls' own time goes: one more batch of {bookings} under ",
+            f"cProfile ({profiled:.1f} s with the profiler). ",
+            profile[0],
+        ),
+        "",
+        *profile[1:],
+    ]
     return section
 
 
@@ -146,8 +229,8 @@ def describe(bookings: int, airflow_times: Samples, direct_times: Samples, runs:
         joined(
             f"{counted(len(runs), 'batch', 'batches')} of {bookings} new approved charters each (a new export file ",
             "per batch), each published by one `airflow dags test charter_booking_pipeline`, interleaved with as many ",
-            "batches whose steps were called directly in this process against a second stack. After every run each ",
-            "booking was checked to have exactly one calendar entry and one SCC event.",
+            "batches whose steps were called directly in a plain Python process against a second stack. After every ",
+            "run each booking was checked to have exactly one calendar entry and one SCC event.",
         ),
         "",
         joined(
@@ -186,3 +269,7 @@ def describe(bookings: int, airflow_times: Samples, direct_times: Samples, runs:
             ),
         ]
     return lines
+
+
+if __name__ == "__main__" and sys.argv[1:2] == ["--direct"]:
+    print(json.dumps(direct_run(Path(sys.argv[2]) if len(sys.argv) > 2 else None)))

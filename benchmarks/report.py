@@ -295,12 +295,16 @@ def short_place(filename: str, line: int, function: str) -> str:
     return f"{filename}:{line}({function})" if line else function
 
 
-def profile_lines(stats: pstats.Stats, *, total: float, limit: int = 15, sort: str = "cumulative") -> list[str]:
-    """The top functions of a cProfile run as a markdown table: cumulative and own time, calls, share of ``total``."""
+def profile_lines(stats: pstats.Stats, *, total: float, limit: int = 15, sort: str = "cumulative",
+                  within: str = "") -> list[str]:  # fmt: skip
+    """The top functions of a cProfile run as a markdown table: cumulative and own time, calls, share of ``total``.
+
+    ``within`` keeps only functions whose place holds it (say, ``charter_pipeline/``).
+    """
     entries = []
     for (filename, line, function), (_, calls, own, cumulative, _) in stats.stats.items():  # type: ignore[attr-defined]
         place = short_place(filename, line, function)
-        if any(place.startswith(p) or p in place for p in _PLUMBING):
+        if any(place.startswith(p) or p in place for p in _PLUMBING) or within not in place:
             continue
         entries.append((cumulative, own, calls, place))
     index = 0 if sort == "cumulative" else 1
@@ -310,6 +314,15 @@ def profile_lines(stats: pstats.Stats, *, total: float, limit: int = 15, sort: s
         share = f"{cumulative / total:.0%}" if total else "-"
         lines.append(f"| `{place}` | {cumulative:.3f} | {own:.3f} | {calls:,} | {share} |")
     return lines
+
+
+def profile_total(stats: pstats.Stats, place: str) -> tuple[float, int]:
+    """Cumulative seconds and calls of the functions whose place ends with ``place`` (``session.py(create_client)``)."""
+    seconds, calls = 0.0, 0
+    for (filename, _line, function), (_, count, _, cumulative, _) in stats.stats.items():  # type: ignore[attr-defined]
+        if f"{filename}({function})".endswith(place):
+            seconds, calls = seconds + cumulative, calls + count
+    return seconds, calls
 
 
 def joined(*parts: str) -> str:
