@@ -357,8 +357,9 @@ def describe(runs: list[IntakeRun], costs: Mapping[str, list[Cost]], data: bytes
         joined("- the whole `Poll.scheduled()` with in-memory hooks (quarantine records, ledger snapshots and work ",
                f"items too): median {wall['whole poll'].median:.2f} s wall, {cpu['whole poll'].median:.2f} s CPU"),
         "- median time per stage: " + ", ".join(f"`{s}` {stage_medians[s]:.2f} s" for s in STAGES),
-        joined(f"- of the intake's time, the cyclic garbage collector: median {collector.median:.2f} s, with up to ",
-               f"{full} full (generation 2) collections, each walking every live object, the in-memory ledger too"),
+        joined(f"- of the intake's time, the cyclic garbage collector: median {collector.median:.2f} s, ",
+               f"{counted(full, 'full (generation 2) collection') if full else 'no full collection'} in a run (a full",
+               " one walks every live object, the in-memory ledger too)"),
         memory_line,
     ]  # fmt: skip
 
