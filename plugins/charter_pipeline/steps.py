@@ -487,9 +487,12 @@ class BookingSteps:
                 result = f"created {event_id}"
             else:
                 event_id = str(existing["event_id"])
-                # SCC appends its own money lines to notes; compare what crew would see after our scrub.
-                current = {**existing, "notes": scrub_notes(str(existing.get("notes") or ""))}
-                diff = changed_fields(current, payload, ignore=("external_ref",))
+                diff = changed_fields(existing, payload, ignore=("external_ref", "notes"))
+                # SCC appends its own money lines to notes: compare what crew would see after our scrub, which
+                # may leave the line break that stood before the removed lines.
+                seen_notes = scrub_notes(str(existing.get("notes") or "")).rstrip()
+                if seen_notes != str(payload.get("notes") or "").rstrip():
+                    diff["notes"] = payload.get("notes")
                 if existing.get("status") == "cancelled":
                     diff["status"] = "confirmed"  # a cancelled booking that came back approved sails again
                 if diff:
