@@ -9,7 +9,7 @@ import pytest
 from botocore.exceptions import ClientError, EndpointConnectionError
 
 from charter_pipeline.hooks.policy import (
-    AWS_MAX_ATTEMPTS,
+    AWS_RETRIES,
     HTTP_POLICY,
     RetryPolicy,
     ServiceAuthError,
@@ -76,7 +76,7 @@ def test_truncate_makes_one_short_line() -> None:
 
 def test_aws_client_config_is_standard_mode_with_timeouts() -> None:
     options = vars(aws_client_config())  # botocore sets Config options as plain attributes the stubs omit
-    assert options["retries"] == {"mode": "standard", "max_attempts": AWS_MAX_ATTEMPTS}
+    assert options["retries"] == {"mode": "standard", "max_attempts": AWS_RETRIES}
     assert (options["connect_timeout"], options["read_timeout"]) == (5.0, 20.0)
 
 

@@ -75,7 +75,8 @@ class RetryPolicy:
 HTTP_POLICY = RetryPolicy(attempts=4, first_delay=0.5, max_delay=8.0, connect_timeout=5.0, read_timeout=20.0)
 # CloudFront refuses new invalidations while too many are in progress; that clears in minutes, not seconds.
 INVALIDATION_POLICY = RetryPolicy(attempts=7, first_delay=2.0, max_delay=60.0, connect_timeout=5.0, read_timeout=30.0)
-AWS_MAX_ATTEMPTS = 5
+# botocore counts max_attempts as retries after the first try: 5 means six calls at most.
+AWS_RETRIES = 5
 
 
 def aws_client_config(policy: RetryPolicy = HTTP_POLICY) -> Config:
@@ -88,7 +89,7 @@ def aws_client_config(policy: RetryPolicy = HTTP_POLICY) -> Config:
     from botocore.config import Config
 
     return Config(
-        retries={"mode": "standard", "max_attempts": AWS_MAX_ATTEMPTS},
+        retries={"mode": "standard", "max_attempts": AWS_RETRIES},
         connect_timeout=policy.connect_timeout,
         read_timeout=policy.read_timeout,
     )
