@@ -140,8 +140,7 @@ class Poll:
         booking = parse_booking(raw, self.config.tz)  # BookingError names the field
         candidate = Candidate(booking=booking, source=Source(file="manual trigger", last_modified=self.now, row=1))
         state = self.ledger.get_poll_state()
-        self._decide({booking.booking_id: candidate}, backlog=[], state_backlog=state.backlog)
-        state.backlog = self._backlog
+        state.backlog = self._decide({booking.booking_id: candidate}, state.backlog, revisit_backlog=False)
         self.ledger.save_poll_state(state)
         return self.intake
 
@@ -168,10 +167,8 @@ class Poll:
         for number, export in enumerate(new_files, start=1):
             candidates.extend(self._read(export, number, len(new_files)))
         newest = newest_per_booking(candidates)
-        self._decide(newest, backlog=state.backlog, state_backlog=state.backlog)
-
+        state.backlog = self._decide(newest, state.backlog, revisit_backlog=True)
         state.files.update({f.uri: f.version for f in new_files})
-        state.backlog = self._backlog
         self.ledger.save_poll_state(state)
         log.info("Poll done with %d outside calls.", self.outside_calls)
         return self.intake
@@ -227,10 +224,12 @@ class Poll:
                 self.intake.quarantined.append({"source": problem.source, "row": problem.row, "reason": problem.reason})
             log.warning("Quarantined %s row %d: %s", export.name, problem.row, problem.reason)
 
-    def _decide(self, newest: Mapping[str, Candidate], *, backlog: list[str], state_backlog: list[str]) -> None:
+    def _decide(self, newest: Mapping[str, Candidate], backlog: list[str], *, revisit_backlog: bool) -> list[str]:
+        """Record newer snapshots, decide what each booking needs, fill ``intake.work``, and return the new
+        backlog: every booking still owed work. A manual trigger does not revisit the backlog, only keeps it."""
         from charter_pipeline.exports import order_key_to_json, snapshot_order
 
-        records = self.ledger.get_many(set(newest) | set(backlog))
+        records = self.ledger.get_many(set(newest) | (set(backlog) if revisit_backlog else set()))
         existing = dict(records)
         to_save: list[LedgerRecord] = []
         decisions: dict[str, tuple[Booking, str, Action]] = {}
@@ -258,7 +257,7 @@ class Poll:
                 records[booking_id] = updated
             decisions[booking_id] = (booking, fp, action)
 
-        for booking_id in backlog:
+        for booking_id in backlog if revisit_backlog else []:
             record = records.get(booking_id)
             if booking_id in decisions or record is None or record.booking is None:
                 continue
@@ -290,8 +289,8 @@ class Poll:
         self.intake.work = [work_item(b, fp, a, records.get(b.booking_id)) for b, fp, a in owed[:cap]]
         self.intake.counts["deferred"] = max(0, len(owed) - cap)
         # Everything owed stays in the backlog until the run summary confirms it is in sync.
-        untouched = [b for b in state_backlog if b not in decisions]
-        self._backlog = sorted({b.booking_id for b, _, _ in owed} | set(untouched))
+        untouched = [b for b in backlog if b not in decisions]
+        return sorted({b.booking_id for b, _, _ in owed} | set(untouched))
 
 
 def _with_progress(rows: list[RawRow], name: str) -> Iterator[RawRow]:
