@@ -9,7 +9,8 @@ made without Airflow) side by side, interleaved, several times, and reports the 
 
 Modules: ``parse_time`` (DAG parsing), ``idle_poll`` (a poll with nothing new), ``intake`` (100,000-row export),
 ``end_to_end`` (20 bookings through ``airflow dags test``). ``report`` holds the rows and writes the page,
-``airflow_home`` runs Airflow in a fresh home, ``bookings`` generates the exports they read.
+``airflow_home`` runs Airflow in a fresh home, ``deployment`` starts a sandbox stack with what bootstrap creates,
+``bookings`` generates the exports they read.
 """
 
 from __future__ import annotations
