@@ -80,7 +80,11 @@ class LedgerRecord:
     def in_sync(self, fingerprint: str | None = None) -> bool:
         """Every step has completed for ``fingerprint`` (default: the recorded snapshot's)."""
         wanted = fingerprint or self.fingerprint
-        return bool(wanted) and all(self.step_fingerprints.get(step) == wanted for step in STEPS)
+        if not wanted:
+            return False
+        done = self.step_fingerprints
+        # One list comparison rather than a generator: the poll asks this of every booking it reads.
+        return [done.get(step) for step in STEPS] == [wanted] * len(STEPS)
 
     def pending_steps(self, fingerprint: str | None = None) -> list[str]:
         wanted = fingerprint or self.fingerprint
@@ -134,9 +138,5 @@ def is_newer(order_key: list[Any], record: LedgerRecord | None) -> bool:
     """True when a row with ``order_key`` should replace the recorded snapshot (CONTRACT.md section 3)."""
     if record is None or record.order_key is None:
         return True
-    return _comparable(order_key) > _comparable(record.order_key)
-
-
-def _comparable(key: list[Any]) -> tuple[Any, ...]:
-    # Keys come back from JSON as lists (possibly nested); tuples compare the same way, element by element.
-    return tuple(_comparable(part) if isinstance(part, list) else part for part in key)
+    # Order keys are flat JSON lists (exports.order_key_to_json); lists compare element by element.
+    return list(order_key) > list(record.order_key)
