@@ -20,7 +20,6 @@ import json
 import os
 import re
 import sys
-import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -28,9 +27,10 @@ from decimal import Decimal
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from types import TracebackType
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlparse, urlsplit
+
+from sandbox.serving import BackgroundServer
 
 if TYPE_CHECKING:
     from charter_pipeline.config import PipelineConfig
@@ -480,14 +480,15 @@ def _one_line(text: str, width: int) -> str:
 # --- serving -------------------------------------------------------------------------------------------------
 
 
-class Inspector:
+class Inspector(BackgroundServer):
     """The read-only page on a local port; ``start()`` serves from a daemon thread and returns the URL."""
+
+    thread_name = "inspector"
 
     def __init__(self, sources: InspectorSources, *, host: str = "127.0.0.1", port: int = DEFAULT_PORT) -> None:
         self.sources = sources
         self._server = ThreadingHTTPServer((host, port), _handler_for(self))
         self._server.daemon_threads = True
-        self._thread: threading.Thread | None = None
 
     @property
     def url(self) -> str:
@@ -496,37 +497,6 @@ class Inspector:
 
     def page(self) -> str:
         return render_html(collect(self.sources))
-
-    def start(self) -> str:
-        """Serve from a background thread; returns the URL."""
-        if self._thread is None:
-            self._thread = threading.Thread(target=self._server.serve_forever, name="inspector", daemon=True)
-            self._thread.start()
-        return self.url
-
-    def serve_forever(self) -> None:
-        """Serve in this thread until interrupted."""
-        try:
-            self._server.serve_forever()
-        finally:
-            self.stop()
-
-    def stop(self) -> None:
-        """Stop serving and free the port."""
-        if self._thread is not None:
-            self._server.shutdown()
-            self._thread.join()
-            self._thread = None
-        self._server.server_close()
-
-    def __enter__(self) -> Inspector:
-        self.start()
-        return self
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.stop()
 
 
 def _handler_for(inspector: Inspector) -> type[BaseHTTPRequestHandler]:

@@ -32,6 +32,8 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
+from sandbox.serving import BackgroundServer
+
 REPO = Path(__file__).resolve().parents[1]
 GUEST_REWRITE_JS = REPO / "include" / "cloudfront" / "guest-rewrite.js"
 RESPONSE_HEADERS_POLICY = REPO / "include" / "cloudfront" / "response-headers-policy.json"
@@ -244,8 +246,10 @@ def _not_found_page() -> bytes:
     )
 
 
-class GuestSitePreview:
+class GuestSitePreview(BackgroundServer):
     """The preview server. ``start()`` serves it from a daemon thread and returns its URL; ``stop()`` ends it."""
+
+    thread_name = "guest-site-preview"
 
     def __init__(
         self,
@@ -278,49 +282,15 @@ class GuestSitePreview:
         )
         self._server = ThreadingHTTPServer((host, port), _handler_for(self))
         self._server.daemon_threads = True
-        self._thread: threading.Thread | None = None
-
-    @property
-    def url(self) -> str:
-        """Base URL, without a trailing slash (``http://127.0.0.1:8090``)."""
-        host, port = self._server.server_address[:2]
-        return f"http://{host!s}:{port}"
 
     def headers(self) -> dict[str, str]:
         """The response headers policy as HTTP headers, read fresh so policy edits show on the next request."""
         return policy_headers(json.loads(self.policy_path.read_text(encoding="utf-8")))
 
-    def start(self) -> str:
-        """Serve from a background thread; returns the URL."""
-        if self._thread is None:
-            self._thread = threading.Thread(target=self._server.serve_forever, name="guest-site-preview", daemon=True)
-            self._thread.start()
-        return self.url
-
-    def serve_forever(self) -> None:
-        """Serve in this thread until interrupted."""
-        try:
-            self._server.serve_forever()
-        finally:
-            self.stop()
-
     def stop(self) -> None:
         """Stop serving and stop node."""
-        if self._thread is not None:
-            self._server.shutdown()
-            self._thread.join()
-            self._thread = None
-        self._server.server_close()
+        super().stop()
         self.function.close()
-
-    def __enter__(self) -> GuestSitePreview:
-        self.start()
-        return self
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.stop()
 
     def respond(self, method: str, raw_path: str, headers: Mapping[str, str]) -> tuple[int, dict[str, str], bytes]:
         """What the guest site answers: (status, headers, body). The body is empty for HEAD."""
