@@ -129,9 +129,9 @@ def direct_run(profile_to: Path | None = None) -> dict[str, Any]:
     for item in intake.work:
         steps = BookingSteps(config, item)
         money = steps.financials()
-        calendar = steps.calendar(money)
+        steps.calendar(money)
         steps.scrub(steps.scc_event())
-        steps.invalidation(steps.guest_page(calendar))
+        steps.invalidation(steps.guest_page())
     summary = summarize(config, intake.as_xcom()["intake"], intake.work)
     if profile and profile_to:
         profile.disable()

@@ -93,12 +93,12 @@ def scrub_notes(item: dict[str, Any], scc: dict[str, Any]) -> dict[str, Any]:
 
 
 @task(multiple_outputs=False, map_index_template=BOOKING_LABEL, max_active_tis_per_dag=8)
-def guest_page(item: dict[str, Any], calendar: dict[str, Any]) -> dict[str, Any]:
+def guest_page(item: dict[str, Any]) -> dict[str, Any]:
     """Render the guest page (or its cancellation notice) and upload it to the guest bucket."""
     from charter_pipeline import steps
 
     _labelled(item)
-    return steps.booking_task(item, "guest_page", calendar)
+    return steps.booking_task(item, "guest_page")
 
 
 @task(multiple_outputs=False, map_index_template=BOOKING_LABEL, max_active_tis_per_dag=2)
@@ -112,13 +112,11 @@ def cloudfront_invalidation(item: dict[str, Any], page: dict[str, Any]) -> dict[
 
 @task_group(group_id="charter")
 def charter(item: dict[str, Any]) -> None:
-    """One booking: financials -> calendar -> (SCC event -> scrub) and (guest page -> invalidation)."""
-    money = financials(item)
-    calendar = calendar_entry(item, money)
-    scc = scc_event(item)
-    calendar >> scc
-    scrub_notes(item, scc)
-    cloudfront_invalidation(item, guest_page(item, calendar))
+    """One booking, three independent branches: financials -> calendar entry; SCC event -> scrub; guest page ->
+    invalidation. Shallow on purpose: the branches run side by side, and an empty poll skips the group at once."""
+    calendar_entry(item, financials(item))
+    scrub_notes(item, scc_event(item))
+    cloudfront_invalidation(item, guest_page(item))
 
 
 @task(multiple_outputs=False, trigger_rule=TriggerRule.ALL_DONE, retries=0)

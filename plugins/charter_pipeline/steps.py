@@ -388,30 +388,31 @@ class BookingSteps:
         )
         return money.to_dict()
 
-    # 2. calendar entry (also settles the guest page's session id, which the entry carries in guest_url)
+    def session_id(self, record: LedgerRecord) -> tuple[str, list[dict[str, Any]] | None]:
+        """The booking's guest page session id, settled once: from the ledger, else recovered from the calendar
+        entry's guest_url (a lost ledger must not change the guest's address), else new. The calendar and page
+        steps both ask, in whichever order they run; the ledger's conditional write makes the first answer stick.
+        Also returns the calendar entries when it had to look them up, so the calendar step need not ask twice."""
+        from charter_pipeline.guest_page import new_session_id, session_id_from_url
+
+        if record.session_id:
+            return record.session_id, None
+        entries = self.calendar_hook.find_entries(external_ref(self.booking_id))
+        base = self.config.guest_base_url
+        urls = (str(entry.get("guest_url") or "") for entry in entries)
+        recovered = next((sid for url in urls if (sid := session_id_from_url(url, base))), None)
+        return self.ledger.claim_session_id(self.booking_id, recovered or new_session_id()), entries
+
+    # 2. calendar entry
     def calendar(self, money: Mapping[str, str]) -> dict[str, Any]:
         from charter_pipeline.calendar_entry import calendar_entry_payload
         from charter_pipeline.crew import assigned_crew
-        from charter_pipeline.guest_page import new_session_id, session_id_from_url
         from charter_pipeline.money import Financials
 
         with self.recording_failure("calendar"):
             record = self.record()
             ref = external_ref(self.booking_id)
-            entries: list[dict[str, Any]] | None = None
-            session_id = record.session_id
-            if not session_id:
-                # A lost ledger must not change the guest's address: the calendar entry still names it.
-                entries = self.calendar_hook.find_entries(ref)
-                recovered = next(
-                    (
-                        sid
-                        for e in entries
-                        if (sid := session_id_from_url(str(e.get("guest_url") or ""), self.config.guest_base_url))
-                    ),
-                    None,
-                )
-                session_id = self.ledger.claim_session_id(self.booking_id, recovered or new_session_id())
+            session_id, entries = self.session_id(record)
             payload = calendar_entry_payload(
                 self.booking,
                 Financials.from_dict(money),
@@ -520,14 +521,12 @@ class BookingSteps:
             return {"event_id": event_id, "result": result}
 
     # 5. the guest page
-    def guest_page(self, calendar: Mapping[str, Any]) -> dict[str, Any]:
+    def guest_page(self) -> dict[str, Any]:
         from charter_pipeline.guest_page import page_hash, render_cancelled_page, render_guest_page
 
         with self.recording_failure("page"):
             record = self.record()
-            session_id = str(calendar.get("session_id") or record.session_id)
-            if not session_id:
-                raise RuntimeError("no session id: the calendar step must run first")
+            session_id, _ = self.session_id(record)
             render = render_guest_page if self.booking.is_charter else render_cancelled_page
             html = render(self.booking, self.config, session_id)
             digest = page_hash(html)
@@ -770,7 +769,7 @@ def booking_task(item: Mapping[str, Any], step: str, *args: Any) -> Any:
         if step == "scrub":
             return steps.scrub(*args)
         if step == "guest_page":
-            return steps.guest_page(*args)
+            return steps.guest_page()
         if step == "invalidation":
             return steps.invalidation(*args)
     raise ValueError(f"unknown step {step!r}")
