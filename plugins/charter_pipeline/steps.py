@@ -17,6 +17,7 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import datetime
+from decimal import Decimal, InvalidOperation
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
@@ -51,7 +52,30 @@ def payload_hash(payload: Mapping[str, Any]) -> str:
 
 def changed_fields(current: Mapping[str, Any], wanted: Mapping[str, Any], *, ignore: tuple[str, ...] = ()) -> dict:
     """The fields of ``wanted`` that the service's ``current`` view does not already hold."""
-    return {key: value for key, value in wanted.items() if key not in ignore and current.get(key) != value}
+    return {key: value for key, value in wanted.items() if key not in ignore and not holds(current.get(key), value)}
+
+
+def holds(current: Any, wanted: Any) -> bool:
+    """Whether a service's stored value already says what we would send.
+
+    Lenient where services differ harmlessly: objects may carry extra keys of the service's own (a crew member's
+    invitation status), and numbers may come back as text or with another scale ("250.00" for 250). A needless
+    PATCH is not harmless at SCC: it e-mails every crew member.
+    """
+    if isinstance(wanted, Mapping):
+        return isinstance(current, Mapping) and all(holds(current.get(k), v) for k, v in wanted.items())
+    if isinstance(wanted, list):
+        return (
+            isinstance(current, list)
+            and len(current) == len(wanted)
+            and all(holds(c, w) for c, w in zip(current, wanted, strict=True))
+        )
+    if isinstance(wanted, int | float | Decimal) and not isinstance(wanted, bool):
+        try:
+            return Decimal(str(current)) == Decimal(str(wanted))
+        except (InvalidOperation, ValueError):
+            return False
+    return bool(current == wanted)
 
 
 def pick_existing(items: list[dict[str, Any]], id_key: str, known_id: str, what: str) -> dict[str, Any] | None:

@@ -19,7 +19,7 @@ from charter_pipeline.config import load_config
 from charter_pipeline.hooks.exports import ExportFile
 from charter_pipeline.hooks.ledger import PollState
 from charter_pipeline.ledger import STEPS, LedgerRecord
-from charter_pipeline.steps import Poll, summarize, summary_table
+from charter_pipeline.steps import Poll, changed_fields, summarize, summary_table
 
 NOW = datetime(2026, 11, 24, 18, 0, tzinfo=UTC)
 HEADER = ["Booking ID", "Status", "Boat", "Renter Name", "Trip Date", "Start Time", "Duration Hours", "Passengers",
@@ -217,3 +217,23 @@ def test_the_summary_names_a_failed_booking_and_keeps_it_owed() -> None:
     table = summary_table(summary)
     assert "failed: 1" in table
     assert "https://queenofsandiego.com/g/ABCDEFGHJKMNP" in table
+
+
+@pytest.mark.parametrize(
+    ("current", "wanted", "same"),
+    [
+        (
+            {"crew": [{"name": "Kim", "role": "crew", "invited": True}]},
+            {"crew": [{"name": "Kim", "role": "crew"}]},
+            True,
+        ),
+        ({"crew": [{"name": "Kim"}]}, {"crew": [{"name": "Kim"}, {"name": "Luis"}]}, False),
+        ({"crew_cost": "250.00"}, {"crew_cost": 250}, True),
+        ({"net_revenue": 289.41}, {"net_revenue": 289.4}, False),
+        ({"party_size": None}, {"party_size": 6}, False),
+        ({"guest": {"name": "Jane D.", "party_size": 6}}, {"guest": {"name": "Jane D.", "party_size": 8}}, False),
+        ({"status": "confirmed"}, {"status": "confirmed"}, True),
+    ],
+)
+def test_only_what_the_service_does_not_already_hold_is_sent(current: dict, wanted: dict, same: bool) -> None:
+    assert (changed_fields(current, wanted) == {}) is same
