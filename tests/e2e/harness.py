@@ -20,6 +20,9 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import pytest
+
+from sandbox.bootstrap import bootstrap
 from sandbox.run import airflow_env
 from sandbox.samples import SAMPLE_ROSTER
 from sandbox.stack import SandboxStack
@@ -32,6 +35,29 @@ HEADER = [
     "Booking ID", "Status", "Boat", "Renter Name", "Renter Email", "Renter Phone", "Trip Date", "Start Time",
     "Duration Hours", "Passengers", "Captain", "Gross", "Updated At",
 ]  # fmt: skip
+
+
+def migrated_home(home: Path) -> Path:
+    """``home`` as a fresh AIRFLOW_HOME after ``airflow db migrate``, as the acceptance checks prepare theirs."""
+    env = airflow_env(home, connections={}, variable={})
+    done = subprocess.run(
+        [AIRFLOW, "db", "migrate"], env=env, cwd=REPO, capture_output=True, text=True, timeout=300, check=False
+    )
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    return home
+
+
+def bootstrap_on(stack: SandboxStack, variable: dict[str, Any], *, create_distribution: bool = False) -> str:
+    """Create what a deployment with ``variable`` expects on the stack (through its aws_default connection);
+    returns the distribution id when one was asked for."""
+    from charter_pipeline.config import load_config
+
+    with pytest.MonkeyPatch.context() as patch:
+        for name, value in stack.connections_env().items():
+            patch.setenv(name, value)
+        report = bootstrap(load_config(variable), create_distribution=create_distribution)
+    assert report.ok, report.lines()
+    return report.distribution_id or ""
 
 
 def days_ahead(days: int) -> str:

@@ -9,29 +9,20 @@ from __future__ import annotations
 
 import os
 import re
-import subprocess
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
-from sandbox.bootstrap import bootstrap
-from sandbox.run import airflow_env
 from sandbox.stack import SandboxStack
-from tests.e2e.harness import AIRFLOW, REPO
+from tests.e2e.harness import REPO, bootstrap_on, migrated_home
 from tests.reliability.evidence import REPORT_ENV, SECRETS, ReliabilityDeployment, Report, Saboteur
 
 
 @pytest.fixture(scope="session")
 def reliability_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A migrated AIRFLOW_HOME used only by this suite, so the secret scan covers exactly our runs."""
-    home = tmp_path_factory.mktemp("reliability-airflow-home")
-    env = airflow_env(home, connections={}, variable={})
-    done = subprocess.run(
-        [AIRFLOW, "db", "migrate"], env=env, cwd=REPO, capture_output=True, text=True, timeout=300, check=False
-    )
-    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
-    return home
+    return migrated_home(tmp_path_factory.mktemp("reliability-airflow-home"))
 
 
 @pytest.fixture(scope="session")
@@ -50,14 +41,7 @@ def saboteur(reliability_stack: SandboxStack) -> Iterator[Saboteur]:
 
 @pytest.fixture(scope="session")
 def reliability_distribution(reliability_stack: SandboxStack) -> str:
-    from charter_pipeline.config import load_config
-
-    with pytest.MonkeyPatch.context() as patch:
-        for name, value in reliability_stack.connections_env().items():
-            patch.setenv(name, value)
-        report = bootstrap(load_config({}), create_distribution=True)
-    assert report.ok, report.lines()
-    return report.distribution_id
+    return bootstrap_on(reliability_stack, {}, create_distribution=True)
 
 
 @pytest.fixture
@@ -69,8 +53,6 @@ def reliability_deployment(
     monkeypatch: pytest.MonkeyPatch,
 ) -> Callable[..., ReliabilityDeployment]:
     """Make a deployment (own exports prefix and ledger table, bootstrapped) named after the test."""
-    from charter_pipeline.config import load_config
-
     made = 0
 
     def make(**overrides: object) -> ReliabilityDeployment:
@@ -83,11 +65,9 @@ def reliability_deployment(
         deployment.console_dir = reliability_home.parent / "consoles"
         for key, value in reliability_stack.connections_env().items():
             monkeypatch.setenv(key, value)
-        report = bootstrap(load_config(deployment.variable))
-        assert report.ok, report.lines()
+        bootstrap_on(reliability_stack, deployment.variable)
         return deployment
 
-    os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
     return make
 
 
