@@ -94,7 +94,10 @@ def test_publish_four_artifacts_exactly_once_and_reruns_repeat_nothing(
     # Recorded only, and quarantined
     assert pipeline.calendar_entries("E2E-1003") == []
     assert pipeline.scc_events("E2E-1003") == []
-    assert pipeline.ledger("E2E-1003")["state"] == "recorded: past charter"
+    past = pipeline.ledger("E2E-1003")
+    assert past["state"] == "recorded: past charter"
+    assert "session_id" not in past  # no guest page either: it never got an address
+    assert "page_hash" not in past
     assert pipeline.calendar_entries("E2E-1004") == []
     assert pipeline.ledger("E2E-1004")["status"] == "inquiry"
     [bad] = pipeline.quarantined()
