@@ -29,6 +29,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
 from functools import lru_cache
+from hashlib import blake2b
+from pathlib import Path
 from typing import Any, Final, NamedTuple
 from zoneinfo import ZoneInfo
 
@@ -51,20 +53,50 @@ class ExportUnreadable(ValueError):
         self.reason = reason
 
 
-class RawRow(NamedTuple):
-    """One data row as read. ``row`` is 1-based among data rows; ``problem`` says why it cannot be a booking."""
+class RawRow:
+    """One data row as read. ``row`` is 1-based among data rows; ``problem`` says why it cannot be a booking.
 
-    row: int
-    values: dict[str, object]
-    problem: str | None = None
+    A CSV row also carries its Booking ID cell (stripped) and a digest of the row: the header it was read under
+    and every cell, exactly as written. The poll compares the digest with the one the ledger kept for the
+    booking's recorded snapshot and leaves a row it has already read, and settled, unparsed (``ledger.settled``).
+    ``values`` (column name -> cell) is built only when somebody asks for it, so such a row never costs a dict.
+    """
+
+    __slots__ = ("_cells", "_header", "_values", "booking_id", "digest", "problem", "row")
+
+    def __init__(self, row: int, values: dict[str, object] | None = None, problem: str | None = None) -> None:
+        self.row = row
+        self.problem = problem
+        self.booking_id = ""  # "" when the row was not read from CSV cells (JSON, broken or uneven records)
+        self.digest = ""
+        self._header: list[str] = []
+        self._cells: list[str] = []
+        self._values = values
+
+    @classmethod
+    def from_cells(cls, row: int, header: list[str], cells: list[str], booking_id: str, digest: str) -> RawRow:
+        raw = cls(row)
+        raw._header, raw._cells, raw.booking_id, raw.digest = header, cells, booking_id, digest
+        return raw
+
+    @property
+    def values(self) -> dict[str, object]:
+        if self._values is None:
+            self._values = dict(zip(self._header, self._cells))  # noqa: B905 (same length, checked by the reader)
+        return self._values
+
+    def __repr__(self) -> str:
+        return f"RawRow(row={self.row}, values={self.values!r}, problem={self.problem!r})"
 
 
 class Source(NamedTuple):
-    """Where a snapshot came from: the export file (its full name), the file's last-modified time, the row."""
+    """Where a snapshot came from: the export file (its full name), the file's last-modified time, the row, and
+    the row's digest (``RawRow.digest``; "" when not read from CSV cells)."""
 
     file: str
     last_modified: datetime
     row: int
+    row_digest: str = ""
 
 
 class Candidate(NamedTuple):
@@ -127,7 +159,7 @@ def read_export(name: str, data: bytes) -> list[RawRow]:
     text = _decode(data)
     if not text.strip():
         return []
-    with _collector_paused():
+    with collector_paused():
         return _read_csv(text) if lowered.endswith(".csv") else _read_json(text)
 
 
@@ -137,7 +169,7 @@ def parse_rows(
     """Every row of one export as a booking candidate or a problem to quarantine; one bad row stops nothing."""
     candidates: list[Candidate] = []
     problems: list[RowProblem] = []
-    with _collector_paused():
+    with collector_paused():
         for raw in rows:
             if raw.problem is not None:
                 problems.append(RowProblem(name, raw.row, raw.problem, _json_safe(raw.values)))
@@ -147,7 +179,7 @@ def parse_rows(
             except BookingError as error:
                 problems.append(RowProblem(name, raw.row, str(error), _json_safe(raw.values)))
                 continue
-            candidates.append(Candidate(booking, Source(name, last_modified, raw.row)))
+            candidates.append(Candidate(booking, Source(name, last_modified, raw.row, raw.digest)))
     return candidates, problems
 
 
@@ -166,6 +198,12 @@ def snapshot_order(booking: Booking, source: Source) -> SnapshotOrder:
         file=source.file,
         row=source.row,
     )
+
+
+def placed_order(recorded_key: Sequence[object], source: Source) -> SnapshotOrder:
+    """The snapshot order of a row left unparsed because it is the recorded snapshot's own row (ledger.settled):
+    its Updated At is the one recorded (the same cell, read the same way), its place is where it was read now."""
+    return SnapshotOrder(str(recorded_key[0]), _file_time_text(source.last_modified), source.file, source.row)
 
 
 def order_key_to_json(order: SnapshotOrder) -> list[str | int]:
@@ -194,12 +232,13 @@ def newest_per_booking(candidates: Iterable[Candidate]) -> dict[str, Candidate]:
 
 
 @contextmanager
-def _collector_paused() -> Iterator[None]:
+def collector_paused() -> Iterator[None]:
     """Pause Python's cyclic garbage collector while rows are built, restoring it as it was.
 
     A 100,000-row export allocates some 400,000 tuples, dicts and Bookings, none of them in a reference cycle
     (reference counting frees them all). Left running, the collector walks the task's whole heap over and over
-    meanwhile; issue 9's intake benchmark measured that at 40% of read_export and parse_rows.
+    meanwhile; issue 9's intake benchmark measured that at 40% of read_export and parse_rows, and at a third of
+    a whole poll against a 100,000-record ledger.
     """
     was_enabled = gc.isenabled()
     gc.disable()
@@ -221,6 +260,20 @@ def _utc_text(moment: datetime) -> str:
 def _file_time_text(moment: datetime) -> str:
     """``_utc_text`` of a file's last-modified time, which every row of the file shares."""
     return _utc_text(moment)
+
+
+@lru_cache(maxsize=1)
+def _parser_identity() -> bytes:
+    """A key that changes whenever the code turning cells into bookings changes (this module, booking.py).
+
+    A row digest stands for "this row, read by this code". Deriving the key from the source, instead of a
+    version number somebody must remember to bump, makes the first poll after any parsing change read every row
+    in full again.
+    """
+    from charter_pipeline import booking
+
+    blob = b"".join(Path(module).read_bytes() for module in (__file__, booking.__file__))
+    return blake2b(blob, digest_size=32).digest()
 
 
 def _decode(data: bytes) -> str:
@@ -245,8 +298,13 @@ def _read_csv(text: str) -> list[RawRow]:
     if header is None:
         return []
     width = len(header)
+    id_column = next((i for i, name in enumerate(header) if FIELD_BY_COLUMN_KEY.get(column_key(name)) == "booking_id"),
+                     None)  # fmt: skip
+    # Keyed by the header and the parsing code itself, so a digest matches only a row read the same way.
+    layout = blake2b("\x00".join(header).encode(), digest_size=32, key=_parser_identity()).digest()
     rows: list[RawRow] = []
     append = rows.append
+    from_cells = RawRow.from_cells
     record = 0
     first_line = reader.line_num
     lines: list[str] = []  # the file's physical lines, split only when a record is broken
@@ -254,10 +312,18 @@ def _read_csv(text: str) -> list[RawRow]:
         try:
             for cells in reader:
                 record += 1
-                if len(cells) == width and cells[0].strip():
-                    append(RawRow(record, dict(zip(header, cells))))  # noqa: B905 (same length, checked)
-                elif (odd := _uneven_record(header, cells, record)) is not None:
-                    append(odd)
+                if len(cells) != width or not cells[0].strip():
+                    fitted = _fit_record(header, cells, record)
+                    if not isinstance(fitted, list):  # blank (skipped) or too long (reported)
+                        if fitted is not None:
+                            append(fitted)
+                        first_line = reader.line_num
+                        continue
+                    cells = fitted
+                # _decode refuses NUL bytes, so NUL-joined cells are unambiguous.
+                digest = blake2b("\x00".join(cells).encode(), digest_size=16, key=layout).hexdigest()
+                booking_id = cells[id_column].strip() if id_column is not None else ""
+                append(from_cells(record, header, cells, booking_id, digest))
                 first_line = reader.line_num
             return rows
         except csv.Error as error:
@@ -268,17 +334,19 @@ def _read_csv(text: str) -> list[RawRow]:
             first_line = reader.line_num
 
 
-def _uneven_record(header: list[str], cells: list[str], record: int) -> RawRow | None:
-    """A record that is blank (None: skipped), short (missing columns empty) or long (reported)."""
+def _fit_record(header: list[str], cells: list[str], record: int) -> list[str] | RawRow | None:
+    """A record that is not one cell per column, or starts with a blank cell: None when it is blank (skipped), its
+    cells fitted to the header when it is short (missing columns empty) or has only empty cells beyond it, and a
+    reported row when it has more cells than the header."""
     if not "".join(cells).strip():
         return None  # a blank line, or a spreadsheet's row of empty cells
     width = len(header)
     if len(cells) <= width:
-        return RawRow(record, dict(zip(header, cells + [""] * (width - len(cells)), strict=True)))
-    values: dict[str, object] = dict(zip(header, cells[:width], strict=True))
+        return cells + [""] * (width - len(cells))
     extra = cells[width:]
     if not "".join(extra).strip():
-        return RawRow(record, values)  # trailing empty cells, as spreadsheets write them
+        return cells[:width]  # trailing empty cells, as spreadsheets write them
+    values: dict[str, object] = dict(zip(header, cells[:width], strict=True))
     values[EXTRA_CELLS] = extra
     return RawRow(record, values, f"row has {len(cells)} cells but the header has {width} columns")
 

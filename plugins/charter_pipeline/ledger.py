@@ -10,12 +10,18 @@ This module is pure: records in, decisions out. ``hooks/ledger.py`` does the Dyn
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from operator import itemgetter
+from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo
 
 from charter_pipeline.booking import Booking
+
+if TYPE_CHECKING:
+    from charter_pipeline.exports import Candidate, RawRow, RowProblem
 
 # The pipeline's own bookkeeping item in the ledger table. Its key is longer than the 64 characters a Boatsetter
 # booking id may have (CONTRACT.md section 3), so no booking can ever collide with it; tools that list the ledger
@@ -25,6 +31,12 @@ POLL_STATE_ID = "#poll-state: export files read and bookings owed work (pipeline
 # The per-booking steps that leave something in the outside world, in the order the DAG runs them. Financials
 # are computed, not stored anywhere outside, so they are not a step of the ledger.
 STEPS = ("calendar", "scc", "scrub", "page", "invalidation")
+_step_fingerprints = itemgetter(*STEPS)
+
+# What the poll concludes for a booking it records but never publishes (LedgerRecord.state). Re-reading the very
+# same row can never change either conclusion: the status stays what it was, and an ended charter stays ended.
+RECORDED_PAST = "recorded: past charter"
+RECORDED_NOT_A_CHARTER = "recorded: not a charter"
 
 
 class Action(StrEnum):
@@ -44,7 +56,7 @@ class Action(StrEnum):
 
 @dataclass(frozen=True)
 class LedgerRecord:
-    """One booking's row in the ledger. Unknown attributes of the stored item are kept in ``extra``."""
+    """One booking's row in the ledger."""
 
     booking_id: str
     snapshot: dict[str, Any] | None = None  # Booking.to_dict() of the winning row
@@ -67,6 +79,7 @@ class LedgerRecord:
     first_seen_at: str = ""
     updated_at: str = ""
     source: str = ""  # "file#row" of the winning snapshot, for the operator
+    row_digest: str = ""  # exports.RawRow.digest of the row the snapshot was read from ("" if not from CSV)
 
     @property
     def booking(self) -> Booking | None:
@@ -82,13 +95,104 @@ class LedgerRecord:
         wanted = fingerprint or self.fingerprint
         if not wanted:
             return False
-        done = self.step_fingerprints
-        # One list comparison rather than a generator: the poll asks this of every booking it reads.
-        return [done.get(step) for step in STEPS] == [wanted] * len(STEPS)
+        # One C-level lookup of every step rather than a loop: the poll asks this of every booking it reads.
+        try:
+            return _step_fingerprints(self.step_fingerprints) == (wanted,) * len(STEPS)
+        except KeyError:  # a step that never completed
+            return False
 
     def pending_steps(self, fingerprint: str | None = None) -> list[str]:
         wanted = fingerprint or self.fingerprint
         return [step for step in STEPS if self.step_fingerprints.get(step) != wanted]
+
+
+def settled(record: LedgerRecord | None, row_digest: str, timezone: str) -> bool:
+    """Whether an export row needs no reading at all: it is the very row the recorded snapshot was read from
+    (same digest, read in the same time zone), and nothing is owed for that snapshot.
+
+    For such a row ``decide`` could only answer UNCHANGED (every step is done) or record it again (RECORDED_PAST,
+    RECORDED_NOT_A_CHARTER). A full-history export is mostly such rows, every poll, so the poll skips them
+    without parsing (issue 9's intake benchmark). Anything else, a failed step included, is read and decided.
+    """
+    return (
+        record is not None
+        and bool(row_digest)
+        and record.row_digest == row_digest
+        and record.order_key is not None
+        and record.snapshot is not None
+        and record.snapshot.get("timezone") == timezone
+        and (record.state in (RECORDED_PAST, RECORDED_NOT_A_CHARTER) or record.in_sync())
+    )
+
+
+@dataclass
+class Sifted:
+    """A poll's export rows against the ledger: what must be decided, and what was read again as it stands."""
+
+    newest: dict[str, Candidate] = field(default_factory=dict)  # per booking, its newest snapshot to decide
+    settled: set[str] = field(default_factory=set)  # bookings whose newest row is the settled recorded one
+    problems: list[list[RowProblem]] = field(default_factory=list)  # per file: rows to quarantine
+    unparsed: list[int] = field(default_factory=list)  # per file: settled rows left unparsed
+
+
+def sift(
+    files: Sequence[tuple[str, datetime, Sequence[RawRow]]],
+    records: Mapping[str, LedgerRecord],
+    tz: ZoneInfo,
+    *,
+    progress: Callable[[Sequence[RawRow], str], Iterable[RawRow]] | None = None,
+) -> Sifted:
+    """Parse the rows of ``files`` (uri, last-modified time, rows) that may change something, and pick each
+    booking's newest snapshot (CONTRACT.md section 3's order), exactly as if every row had been parsed.
+
+    A ``settled`` row is not parsed: it is placed in the order by its recorded Updated At. When it is its
+    booking's newest row, the booking is settled and nothing is decided for it; when another row is newer, that
+    row is decided as usual. ``progress`` wraps each file's rows as they are parsed (for a progress line).
+    """
+    from charter_pipeline.exports import (
+        SnapshotOrder,
+        Source,
+        newest_per_booking,
+        parse_rows,
+        placed_order,
+        snapshot_order,
+    )
+
+    timezone = tz.key
+    get = records.get
+    held: dict[str, tuple[int, RawRow]] = {}  # booking -> (file, row) of its settled row (the later, if two)
+
+    def placed(file: int, row: RawRow) -> SnapshotOrder:
+        uri, last_modified, _ = files[file]
+        return placed_order(records[row.booking_id].order_key or [], Source(uri, last_modified, row.row))
+
+    sifted = Sifted()
+    candidates: list[Candidate] = []
+    for file, (uri, last_modified, rows) in enumerate(files):
+        unread: list[RawRow] = []
+        for row in rows:
+            record = get(row.booking_id)
+            # The digest comparison first: it turns away every new or changed row at the cost of one lookup.
+            if record is None or record.row_digest != row.digest or not settled(record, row.digest, timezone):
+                unread.append(row)
+                continue
+            earlier = held.setdefault(row.booking_id, (file, row))
+            if earlier[1] is not row and placed(file, row) > placed(*earlier):
+                held[row.booking_id] = (file, row)
+        parsed = progress(unread, uri) if progress else unread
+        found, problems = parse_rows(uri, parsed, tz, last_modified=last_modified)
+        candidates += found
+        sifted.problems.append(problems)
+        sifted.unparsed.append(len(rows) - len(unread))
+    newest = newest_per_booking(candidates)
+    for booking_id in held.keys() & newest.keys():
+        # The booking has other rows too (a later snapshot, say): the newest of all its rows wins.
+        if placed(*held[booking_id]) > snapshot_order(*newest[booking_id]):
+            del newest[booking_id]
+        else:
+            del held[booking_id]
+    sifted.newest, sifted.settled = newest, set(held)
+    return sifted
 
 
 def decide(booking: Booking, fingerprint: str, record: LedgerRecord | None, now: datetime) -> Action:
@@ -119,18 +223,23 @@ def with_snapshot(
     order_key: list[Any],
     source: str,
     now: datetime,
+    row_digest: str = "",
+    state: str | None = None,
 ) -> LedgerRecord:
-    """The record after a newer snapshot of its booking was read. Artifact ids and step progress are kept."""
+    """The record after a newer snapshot of its booking was read. Artifact ids and step progress are kept, and
+    so is the state unless ``state`` is given."""
     stamp = now.isoformat()
     base = record or LedgerRecord(booking_id=booking.booking_id, first_seen_at=stamp)
     return replace(
         base,
+        state=base.state if state is None else state,
         snapshot=booking.to_dict(),
         order_key=order_key,
         fingerprint=fingerprint,
         status=booking.status,
         source=source,
         updated_at=stamp,
+        row_digest=row_digest,
     )
 
 

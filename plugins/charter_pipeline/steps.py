@@ -13,9 +13,9 @@ import hashlib
 import json
 import logging
 from collections import Counter
-from collections.abc import Iterator, Mapping
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from functools import cached_property
@@ -24,7 +24,16 @@ from typing import TYPE_CHECKING, Any
 from charter_pipeline.booking import Booking, BookingError, fingerprint
 from charter_pipeline.config import PipelineConfig
 from charter_pipeline.crew import external_ref
-from charter_pipeline.ledger import Action, LedgerRecord, decide, is_newer, with_snapshot
+from charter_pipeline.ledger import (
+    RECORDED_NOT_A_CHARTER,
+    RECORDED_PAST,
+    Action,
+    LedgerRecord,
+    decide,
+    is_newer,
+    sift,
+    with_snapshot,
+)
 
 if TYPE_CHECKING:
     from charter_pipeline.exports import Candidate, RawRow, RowProblem
@@ -164,13 +173,19 @@ class Poll:
         booking = parse_booking(raw, self.config.tz)  # BookingError names the field
         candidate = Candidate(booking=booking, source=Source(file="manual trigger", last_modified=self.now, row=1))
         state = self.ledger.get_poll_state()
-        state.backlog = self._decide({booking.booking_id: candidate}, state.backlog, revisit_backlog=False)
+        records = self.ledger.get_many([booking.booking_id])
+        state.backlog = self._decide({booking.booking_id: candidate}, records, state.backlog, revisit_backlog=False)
         self.ledger.save_poll_state(state)
         return self.intake
 
     def scheduled(self) -> Intake:
         """Read every export file not read before, quarantine bad rows, and decide what each booking needs."""
-        from charter_pipeline.exports import newest_per_booking
+        from charter_pipeline.exports import collector_paused
+
+        with collector_paused():  # rows, records and snapshots by the hundred thousand, and not one cycle
+            return self._scheduled()
+
+    def _scheduled(self) -> Intake:
 
         files = self.exports.list_exports(self.config.exports_uri, exclude_uri=self.config.quarantine_uri)
         state = self.ledger.get_poll_state()
@@ -187,18 +202,46 @@ class Poll:
             log.info("Nothing new to read and nothing owed: done after %d outside calls.", self.outside_calls)
             return self.intake
 
-        candidates: list[Candidate] = []
-        for number, export in enumerate(new_files, start=1):
-            candidates.extend(self._read(export, number, len(new_files)))
-        newest = newest_per_booking(candidates)
-        state.backlog = self._decide(newest, state.backlog, revisit_backlog=True)
+        read = [(export, self._read(export)) for export in new_files]
+        named = {row.booking_id for _, rows in read for row in rows if row.booking_id}
+        # One ledger read for every booking the files name (by their CSV cells) and every booking owed work.
+        records = self.ledger.get_many(named | set(state.backlog))
+        sifted = sift(
+            [(export.uri, export.last_modified, rows) for export, rows in read],
+            records,
+            self.config.tz,
+            progress=_with_progress,
+        )
+        for number, (export, rows) in enumerate(read, start=1):
+            problems = sifted.problems[number - 1]
+            self._quarantine(export, problems)
+            log.info(
+                "[%d/%d] %s: %d row(s): %d as recorded before (not parsed again), %d read, %d quarantined.",
+                number,
+                len(read),
+                export.name,
+                len(rows),
+                sifted.unparsed[number - 1],
+                len(rows) - sifted.unparsed[number - 1] - len(problems),
+                len(problems),
+            )
+        if unread := set(sifted.newest) - named:
+            records.update(self.ledger.get_many(unread))  # bookings named only by JSON rows
+        for booking_id in sifted.settled:
+            record = records[booking_id]
+            recorded_only = record.state in (RECORDED_PAST, RECORDED_NOT_A_CHARTER) and not record.in_sync()
+            self.intake.counts["recorded_only" if recorded_only else "unchanged"] += 1
+        state.backlog = self._decide(
+            sifted.newest, records, state.backlog, settled=sifted.settled, revisit_backlog=True
+        )
         state.files.update({f.uri: f.version for f in new_files})
         self.ledger.save_poll_state(state)
         log.info("Poll done with %d outside calls.", self.outside_calls)
         return self.intake
 
-    def _read(self, export: ExportFile, number: int, total: int) -> list[Candidate]:
-        from charter_pipeline.exports import ExportUnreadable, RowProblem, parse_rows, read_export
+    def _read(self, export: ExportFile) -> list[RawRow]:
+        """The file's rows; an unreadable file is quarantined whole and gives none."""
+        from charter_pipeline.exports import ExportUnreadable, RowProblem, read_export
 
         data = self.exports.read(export)
         try:
@@ -209,23 +252,10 @@ class Poll:
                 source=export.uri, row=0, reason=f"unreadable file: {exc}", raw={"bytes": len(data), "head": head}
             )
             self._quarantine(export, [problem])
-            log.warning("[%d/%d] %s is unreadable and was quarantined whole: %s", number, total, export.name, exc)
+            log.warning("%s is unreadable and was quarantined whole: %s", export.name, exc)
             return []
-        candidates, problems = parse_rows(
-            export.uri, _with_progress(rows, export.name), self.config.tz, last_modified=export.last_modified
-        )
-        self._quarantine(export, problems)
         self.intake.counts["rows_read"] += len(rows)
-        log.info(
-            "[%d/%d] %s: %d row(s), %d valid, %d quarantined.",
-            number,
-            total,
-            export.name,
-            len(rows),
-            len(candidates),
-            len(problems),
-        )
-        return candidates
+        return rows
 
     def _quarantine(self, export: ExportFile, problems: list[RowProblem]) -> None:
         for problem in problems:
@@ -248,12 +278,19 @@ class Poll:
                 self.intake.quarantined.append({"source": problem.source, "row": problem.row, "reason": problem.reason})
             log.warning("Quarantined %s row %d: %s", export.name, problem.row, problem.reason)
 
-    def _decide(self, newest: Mapping[str, Candidate], backlog: list[str], *, revisit_backlog: bool) -> list[str]:
+    def _decide(
+        self,
+        newest: Mapping[str, Candidate],
+        records: dict[str, LedgerRecord],
+        backlog: list[str],
+        *,
+        settled: Collection[str] = (),
+        revisit_backlog: bool,
+    ) -> list[str]:
         """Record newer snapshots, decide what each booking needs, fill ``intake.work``, and return the new
         backlog: every booking still owed work. A manual trigger does not revisit the backlog, only keeps it."""
         from charter_pipeline.exports import order_key_to_json, snapshot_order
 
-        records = self.ledger.get_many(set(newest) | (set(backlog) if revisit_backlog else set()))
         existing = dict(records)
         to_save: list[LedgerRecord] = []
         decisions: dict[str, tuple[Booking, str, Action]] = {}
@@ -267,8 +304,12 @@ class Poll:
             booking = candidate.booking
             fp = fingerprint(booking)
             action = decide(booking, fp, record, self.now)
-            same_snapshot = record is not None and record.fingerprint == fp
-            if not same_snapshot or (record is not None and record.snapshot != booking.to_dict()):
+            if (
+                record is None
+                or record.fingerprint != fp
+                or record.row_digest != candidate.source.row_digest  # stored, so the next poll can skip this row
+                or record.snapshot != booking.to_dict()
+            ):
                 if action.needs_work:
                     state = "pending"
                 elif action is Action.UNCHANGED and record is not None:
@@ -276,14 +317,14 @@ class Poll:
                 else:
                     state = _record_only_state(action)
                 source = f"{candidate.source.file}#{candidate.source.row}"
-                updated = replace(with_snapshot(record, booking, fp, key, source, self.now), state=state)
+                updated = with_snapshot(record, booking, fp, key, source, self.now, candidate.source.row_digest, state)
                 to_save.append(updated)
                 records[booking_id] = updated
             decisions[booking_id] = (booking, fp, action)
 
         for booking_id in backlog if revisit_backlog else []:
             record = records.get(booking_id)
-            if booking_id in decisions or record is None or record.booking is None:
+            if booking_id in decisions or booking_id in settled or record is None or record.booking is None:
                 continue
             decisions[booking_id] = (
                 record.booking,
@@ -313,11 +354,11 @@ class Poll:
         self.intake.work = [work_item(b, fp, a, records.get(b.booking_id)) for b, fp, a in owed[:cap]]
         self.intake.counts["deferred"] = max(0, len(owed) - cap)
         # Everything owed stays in the backlog until the run summary confirms it is in sync.
-        untouched = [b for b in backlog if b not in decisions]
+        untouched = [b for b in backlog if b not in decisions and b not in settled]
         return sorted({b.booking_id for b, _, _ in owed} | set(untouched))
 
 
-def _with_progress(rows: list[RawRow], name: str) -> Iterator[RawRow]:
+def _with_progress(rows: Sequence[RawRow], name: str) -> Iterator[RawRow]:
     """The rows as they are parsed, with a progress line now and then for the operator watching a big export."""
     for done, row in enumerate(rows, start=1):
         if done % PROGRESS_EVERY == 0:
@@ -326,9 +367,7 @@ def _with_progress(rows: list[RawRow], name: str) -> Iterator[RawRow]:
 
 
 def _record_only_state(action: Action) -> str:
-    return {Action.RECORD_PAST: "recorded: past charter", Action.RECORD_ONLY: "recorded: not a charter"}.get(
-        action, "recorded"
-    )
+    return {Action.RECORD_PAST: RECORDED_PAST, Action.RECORD_ONLY: RECORDED_NOT_A_CHARTER}.get(action, "recorded")
 
 
 def _record_only_reason(action: Action, booking: Booking) -> str:

@@ -128,7 +128,9 @@ def test_rows_and_problems_per_file(name: str, rows: list[int], problems: dict[i
     candidates, found = _parse(name)
     assert [candidate.source.row for candidate in candidates] == rows
     assert {problem.row: problem.reason for problem in found} == problems
-    assert all(candidate.source == Source(name, MODIFIED, candidate.source.row) for candidate in candidates)
+    assert all(candidate.source[:3] == (name, MODIFIED, candidate.source.row) for candidate in candidates)
+    # CSV rows carry the digest the poll uses to skip them next time; JSON rows do not.
+    assert all(bool(candidate.source.row_digest) == name.endswith(".csv") for candidate in candidates)
     for problem in found:
         record = json.loads(json.dumps(problem.to_dict()))
         assert record == {"source": name, "row": problem.row, "reason": problem.reason, "raw": problem.raw}
@@ -531,3 +533,47 @@ def test_snapshot_order_is_a_plain_tuple_of_text_and_row() -> None:
     order = snapshot_order(*_candidate("2026-06-01T10:00:00-07:00", row=4))
     assert order == SnapshotOrder("2026-06-01T17:00:00.000000Z", "2026-06-02T09:00:00.000000Z", "a.csv", 4)
     assert order_key_to_json(order) == ["2026-06-01T17:00:00.000000Z", "2026-06-02T09:00:00.000000Z", "a.csv", 4]
+
+
+# ---- row digests: how the poll knows a row it has read before ------------------------------------------------------
+
+ROW = 'BS-9, approved,Sea Breeze,Jane Doe,jane@example.com,,2026-07-04,10:00,3,6,,"$1,840.75",2026-06-01T17:04:12Z'
+
+
+def _digests(text: str, name: str = "a.csv") -> list[tuple[str, str]]:
+    return [(row.booking_id, row.digest) for row in read_export(name, text.encode())]
+
+
+def test_a_csv_row_carries_its_booking_id_and_a_digest_of_the_row_as_written() -> None:
+    header = ",".join(HEADER)
+    ((booking_id, digest),) = _digests(f"{header}\n{ROW}\n")
+    assert booking_id == "BS-9"
+    assert len(digest) == 32
+    # The same row is the same row whatever the file's line ends, byte-order mark, trailing commas or name.
+    assert _digests(f"\ufeff{header}\r\n{ROW}\r\n", "b.csv") == [("BS-9", digest)]
+    assert _digests(f"{header}\n{ROW},,\n") == [("BS-9", digest)]
+    # Any change to what is written, or to the header it is read under, is another row.
+    assert _digests(f"{header}\n{ROW.replace('Jane', 'June')}\n")[0][1] != digest
+    assert _digests(f"{header}\n{ROW.replace(' approved', 'approved')}\n")[0][1] != digest
+    assert _digests(f"{header.replace('Gross', 'gross')}\n{ROW}\n")[0][1] != digest
+    # Cells are joined unambiguously: moving a comma between two cells moves the row.
+    moved = ROW.replace("Sea Breeze,Jane Doe", "Sea Breeze Jane,Doe")
+    assert _digests(f"{header}\n{moved}\n")[0][1] != digest
+
+
+def test_rows_without_a_digest_are_the_ones_that_cannot_be_recognised() -> None:
+    header = ",".join(HEADER)
+    broken = _digests(f'{header}\n{ROW}\nBS-10,"approved\n', "a.csv")
+    assert broken[1] == ("", "")  # a record with broken quoting
+    too_long = _digests(f"{header}\n{ROW},extra\n")
+    assert too_long == [("", "")]
+    json_rows = _digests(json.dumps([{"Booking ID": "BS-9", "Status": "approved"}]), "a.json")
+    assert json_rows == [("", "")]
+
+
+def test_a_row_that_is_not_read_again_never_builds_its_values() -> None:
+    (row,) = read_export("a.csv", f"{','.join(HEADER)}\n{ROW}\n".encode())
+    assert row._values is None
+    assert row.values["Gross"] == "$1,840.75"
+    assert row.values is row.values
+    assert "BS-9" in repr(row)

@@ -8,11 +8,15 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Iterable, Mapping
+from contextlib import nullcontext
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from unittest.mock import patch
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from charter_pipeline.booking import BookingError
 from charter_pipeline.config import load_config
@@ -94,7 +98,8 @@ class Ledger:
             # Like the real hook: the snapshot moves, artifacts and step progress stay.
             self.records[record.booking_id] = record if old is None else replace(
                 old, snapshot=record.snapshot, order_key=record.order_key, fingerprint=record.fingerprint,
-                status=record.status, source=record.source, state=record.state)  # fmt: skip
+                status=record.status, source=record.source, state=record.state,
+                row_digest=record.row_digest)  # fmt: skip
         return len(saved)
 
     def record_state(self, booking_id: str, state: str, *, clear_error: bool = False) -> None:
@@ -237,3 +242,167 @@ def test_the_summary_names_a_failed_booking_and_keeps_it_owed() -> None:
 )
 def test_only_what_the_service_does_not_already_hold_is_sent(current: dict, wanted: dict, same: bool) -> None:
     assert (changed_fields(current, wanted) == {}) is same
+
+
+# --- rows read again: the ledger's row digests ----------------------------------------------------------------
+
+
+class CountedParses:
+    """Counts the rows parse_booking is given, through the name exports.parse_rows calls it by."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        from charter_pipeline import exports
+
+        self.rows: list[str] = []
+        real = exports.parse_booking
+
+        def counted(raw: Mapping[str, object], tz: Any) -> Any:
+            self.rows.append(str(raw.get("Booking ID")))
+            return real(raw, tz)
+
+        monkeypatch.setattr(exports, "parse_booking", counted)
+
+
+def settle(ledger: Ledger, intake: Any) -> None:
+    """What a run's mapped groups and summary leave behind when every booking succeeded."""
+    for item in intake.work:
+        ledger.publish(item["booking_id"])
+    summarize(load_config({}), intake.as_xcom()["intake"], intake.work, ledger=ledger)  # type: ignore[arg-type]
+
+
+ROWS = [charter("B-1"), charter("B-2", status="inquiry"), charter("B-3", days=-3), charter("B-4", days=7)]
+
+
+def test_rows_read_again_as_recorded_are_not_parsed_and_change_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
+    ledger, exports = Ledger(), Exports()
+    exports.drop("monday.csv", export(ROWS), minute=1)
+    settle(ledger, poll(ledger, exports).scheduled())
+    assert all(record.row_digest for record in ledger.records.values())
+
+    parses = CountedParses(monkeypatch)
+    exports.drop("tuesday.csv", export(ROWS), minute=2)  # the next full-history export: the same rows
+    again = poll(ledger, exports).scheduled()
+    assert parses.rows == []
+    assert again.work == []
+    assert (again.counts["unchanged"], again.counts["recorded_only"]) == (2, 2)  # B-1, B-4; the inquiry, the past trip
+    assert again.counts["rows_read"] == 4
+    assert ledger.state.backlog == []
+
+
+def test_a_row_read_again_is_parsed_when_its_booking_is_owed_work(monkeypatch: pytest.MonkeyPatch) -> None:
+    ledger, exports = Ledger(), Exports()
+    exports.drop("monday.csv", export(ROWS), minute=1)
+    first = poll(ledger, exports).scheduled()
+    ledger.publish("B-1")  # B-4's steps failed: not in sync
+    summarize(load_config({}), first.as_xcom()["intake"], first.work, ledger=ledger)  # type: ignore[arg-type]
+
+    parses = CountedParses(monkeypatch)
+    exports.drop("tuesday.csv", export(ROWS), minute=2)
+    again = poll(ledger, exports).scheduled()
+    assert parses.rows == ["B-4"]
+    assert [(i["booking_id"], i["action"]) for i in again.work] == [("B-4", "publish")]
+
+
+def test_a_row_read_again_is_parsed_after_the_time_zone_or_the_parser_changed(monkeypatch: pytest.MonkeyPatch) -> None:
+    from charter_pipeline import exports as export_rules
+
+    ledger, exports = Ledger(), Exports()
+    exports.drop("monday.csv", export(ROWS), minute=1)
+    settle(ledger, poll(ledger, exports).scheduled())
+
+    parses = CountedParses(monkeypatch)
+    exports.drop("tuesday.csv", export(ROWS), minute=2)
+    poll(ledger, exports, timezone="America/New_York").scheduled()
+    assert sorted(parses.rows) == ["B-1", "B-2", "B-3", "B-4"]
+
+    parses.rows.clear()
+    monkeypatch.setattr(export_rules, "_parser_identity", lambda: b"the parsing code after a deploy")
+    exports.drop("wednesday.csv", export(ROWS), minute=3)
+    poll(ledger, exports).scheduled()
+    assert sorted(parses.rows) == ["B-1", "B-2", "B-3", "B-4"]
+
+
+def test_a_row_written_differently_is_parsed_once_then_recognised(monkeypatch: pytest.MonkeyPatch) -> None:
+    ledger, exports = Ledger(), Exports()
+    exports.drop("monday.csv", export([charter("B-1")]), minute=1)
+    settle(ledger, poll(ledger, exports).scheduled())
+    first_digest = ledger.records["B-1"].row_digest
+
+    parses = CountedParses(monkeypatch)
+    dollars = charter("B-1")
+    dollars[8] = "$840.75"  # the same gross, written another way
+    exports.drop("tuesday.csv", export([dollars]), minute=2)
+    assert poll(ledger, exports).scheduled().work == []
+    assert parses.rows == ["B-1"]
+    assert ledger.records["B-1"].row_digest not in ("", first_digest)  # kept, so the next export is not parsed
+
+    exports.drop("wednesday.csv", export([dollars]), minute=3)
+    assert poll(ledger, exports).scheduled().work == []
+    assert parses.rows == ["B-1"]
+
+
+@pytest.mark.parametrize(
+    ("other", "work"),
+    [
+        pytest.param(charter("B-1", start="11:00", updated="2026-11-21T10:00:00Z"), [("B-1", "update")], id="newer"),
+        pytest.param(charter("B-1", start="09:00", updated="2026-11-19T10:00:00Z"), [], id="older"),
+    ],
+)
+def test_a_row_read_again_beside_another_row_of_its_booking_keeps_the_snapshot_order(
+    other: list[str], work: list[tuple[str, str]]
+) -> None:
+    recorded = charter("B-1", updated="2026-11-20T10:00:00Z")
+    ledger, exports = Ledger(), Exports()
+    exports.drop("monday.csv", export([recorded]), minute=1)
+    settle(ledger, poll(ledger, exports).scheduled())
+
+    exports.drop("tuesday.csv", export([other, recorded]), minute=2)
+    intake = poll(ledger, exports).scheduled()
+    assert [(i["booking_id"], i["action"]) for i in intake.work] == work
+    assert (ledger.records["B-1"].snapshot or {})["start"].startswith(f"{recorded[4]}T{'11' if work else '10'}:00")
+
+
+@st.composite
+def two_polls(draw: st.DrawFn) -> tuple[list[list[list[str]]], list[list[list[str]]], set[str]]:
+    """Exports for a first and a second poll (files of rows of bookings B-1..B-4, some rows repeated as they were),
+    and the bookings whose steps all succeed after the first poll."""
+    variants = st.builds(
+        charter,
+        st.sampled_from(["B-1", "B-2", "B-3", "B-4"]),
+        days=st.sampled_from([5, -3]),
+        start=st.sampled_from(["10:00", "11:00"]),
+        status=st.sampled_from(["approved", "inquiry", "cancelled"]),
+        updated=st.sampled_from(["", "2026-11-20T10:00:00Z", "2026-11-21T10:00:00Z"]),
+    )
+    first = draw(st.lists(st.lists(variants, min_size=1, max_size=5), min_size=1, max_size=2))
+    seen = [row for file in first for row in file]
+    again = st.sampled_from(seen)  # a row read again exactly as it was
+    second = draw(st.lists(st.lists(st.one_of(again, again, variants), max_size=5), min_size=1, max_size=3))
+    published = draw(st.sets(st.sampled_from(["B-1", "B-2", "B-3", "B-4"])))
+    return first, second, published
+
+
+@given(two_polls())
+@settings(max_examples=150, deadline=None)
+def test_leaving_settled_rows_unparsed_decides_exactly_what_parsing_every_row_decides(
+    polls: tuple[list[list[list[str]]], list[list[list[str]]], set[str]],
+) -> None:
+    first, second, published = polls
+    outcomes = []
+    for skip_settled_rows in (True, False):
+        ledger, exports = Ledger(), Exports()
+        for number, rows in enumerate(first):
+            exports.drop(f"first-{number}.csv", export(rows), minute=number)
+        intake = poll(ledger, exports).scheduled()
+        for item in intake.work:
+            if item["booking_id"] in published:
+                ledger.publish(item["booking_id"])
+        summarize(load_config({}), intake.as_xcom()["intake"], intake.work, ledger=ledger)  # type: ignore[arg-type]
+        for number, rows in enumerate(second):
+            exports.drop(f"second-{number}.csv", export(rows), minute=10 + number)
+        every_row_parsed = patch("charter_pipeline.ledger.settled", return_value=False)
+        with nullcontext() if skip_settled_rows else every_row_parsed:
+            intake = poll(ledger, exports).scheduled()
+        records = {b: (r.snapshot, r.fingerprint, r.state) for b, r in ledger.records.items()}
+        outcomes.append((intake.work, records, sorted(ledger.state.backlog)))
+    assert outcomes[0] == outcomes[1]

@@ -2,6 +2,7 @@
 
 Item layout (one per booking; the pipeline owns every attribute but the key):
   snapshot, order_key       JSON text of the winning export row and its ordering key
+  row_digest                digest of that row as written (CSV), so the poll can skip it when it comes again
   fingerprint, status, source, state, session_id, calendar_id, scc_event_id, page_hash, invalidation_id
   <step>_fp, <step>_result, <step>_at   per step in ledger.STEPS: the fingerprint it last completed for
   attempts, last_error, first_seen_at, updated_at
@@ -42,6 +43,7 @@ _PLAIN_FIELDS = (
     "first_seen_at",
     "updated_at",
     "source",
+    "row_digest",
 )
 # DynamoDB's limits: 100 keys per BatchGetItem, 25 puts per BatchWriteItem.
 _BATCH_GET = 100
@@ -235,6 +237,7 @@ def _snapshot_fields(record: LedgerRecord) -> dict[str, Any]:
         "fingerprint": record.fingerprint,
         "status": record.status,
         "source": record.source,
+        "row_digest": record.row_digest,
         "state": record.state,
         "updated_at": record.updated_at,
     }

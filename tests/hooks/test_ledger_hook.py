@@ -1,0 +1,75 @@
+"""LedgerHook: the pipeline's own DynamoDB table, against moto in server mode."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import replace
+from typing import Any
+
+import pytest
+
+from charter_pipeline.hooks.ledger import LedgerHook, PollState
+from charter_pipeline.ledger import STEPS, LedgerRecord
+from tests.hooks.stand_ins import unique
+
+SNAPSHOT = {"booking_id": "BS-1001", "status": "approved", "timezone": "America/Los_Angeles", "gross": "840.75"}
+
+
+@pytest.fixture
+def ledger(aws_client: Callable[[str], Any]) -> LedgerHook:
+    name = unique("ledger")
+    aws_client("dynamodb").create_table(
+        TableName=name,
+        KeySchema=[{"AttributeName": "booking_id", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "booking_id", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    return LedgerHook(name)
+
+
+def record(booking_id: str = "BS-1001", **changes: Any) -> LedgerRecord:
+    base = LedgerRecord(
+        booking_id=booking_id,
+        snapshot=SNAPSHOT | {"booking_id": booking_id},
+        order_key=["2026-06-01T17:04:12.000000Z", "2026-06-02T09:00:00.000000Z", "s3://exports/a.csv", 3],
+        fingerprint="f" * 32,
+        status="approved",
+        state="pending",
+        source="s3://exports/a.csv#3",
+        row_digest="d" * 32,
+        first_seen_at="2026-06-02T09:01:00+00:00",
+        updated_at="2026-06-02T09:01:00+00:00",
+    )
+    return replace(base, **changes)
+
+
+def test_a_snapshot_comes_back_as_it_was_saved_row_digest_included(ledger: LedgerHook) -> None:
+    saved = [record(), record("BS-1002", row_digest="")]  # "" for a snapshot not read from CSV cells
+    assert ledger.save_snapshots(saved, existing={}) == 2
+    found = ledger.get_many(["BS-1001", "BS-1002", "BS-never-seen"])
+    assert found == {r.booking_id: r for r in saved}
+    assert ledger.get("BS-1001") == saved[0]
+
+
+def test_a_newer_snapshot_moves_the_digest_and_keeps_what_the_steps_recorded(ledger: LedgerHook) -> None:
+    first = record()
+    ledger.save_snapshots([first], existing={})
+    for step in STEPS:
+        ledger.record_step("BS-1001", step, first.fingerprint, "done", calendar_id="cal_7")
+    newer = replace(first, fingerprint="e" * 32, row_digest="c" * 32, state="pending")
+    ledger.save_snapshots([newer], existing={"BS-1001": first})
+
+    stored = ledger.get("BS-1001")
+    assert stored is not None
+    assert (stored.fingerprint, stored.row_digest) == ("e" * 32, "c" * 32)
+    assert stored.calendar_id == "cal_7"
+    assert stored.step_fingerprints == dict.fromkeys(STEPS, first.fingerprint)
+    assert not stored.in_sync()  # the steps completed for the older snapshot only
+
+
+def test_the_poll_state_is_its_own_item_and_never_a_booking(ledger: LedgerHook) -> None:
+    ledger.save_poll_state(PollState(files={"s3://exports/a.csv": "v1"}, backlog=["BS-1002", "BS-1001"]))
+    state = ledger.get_poll_state()
+    assert state.files == {"s3://exports/a.csv": "v1"}
+    assert state.backlog == ["BS-1001", "BS-1002"]
+    assert ledger.get_many(["BS-1001"]) == {}
