@@ -73,6 +73,7 @@ def seed(deployed: Deployment, bookings: int) -> Seeded:
             calendar_id=f"cal_seed_{booking_id}", scc_event_id=f"evt_seed_{booking_id}",
             step_fingerprints=dict.fromkeys(STEPS, fp), first_seen_at=started.isoformat(),
             updated_at=started.isoformat(), source=f"{candidate.source.file}#{candidate.source.row}",
+            row_digest=candidate.source.row_digest,
         ))  # fmt: skip
     ledger = LedgerHook(config.ledger_table)
     ledger.save_snapshots(records, existing={})
