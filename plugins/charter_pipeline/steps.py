@@ -186,7 +186,6 @@ class Poll:
             return self._scheduled()
 
     def _scheduled(self) -> Intake:
-
         files = self.exports.list_exports(self.config.exports_uri, exclude_uri=self.config.quarantine_uri)
         state = self.ledger.get_poll_state()
         new_files = [f for f in files if state.files.get(f.uri) != f.version]
@@ -202,7 +201,7 @@ class Poll:
             log.info("Nothing new to read and nothing owed: done after %d outside calls.", self.outside_calls)
             return self.intake
 
-        read = [(export, self._read(export)) for export in new_files]
+        read = [(export, rows) for export in new_files if (rows := self._read(export)) is not None]
         named = {row.booking_id for _, rows in read for row in rows if row.booking_id}
         # One ledger read for every booking the files name (by their CSV cells) and every booking owed work.
         records = self.ledger.get_many(named | set(state.backlog))
@@ -216,7 +215,7 @@ class Poll:
             problems = sifted.problems[number - 1]
             self._quarantine(export, problems)
             log.info(
-                "[%d/%d] %s: %d row(s): %d as recorded before (not parsed again), %d read, %d quarantined.",
+                "[%d/%d] %s: %d row(s): %d as recorded before (not parsed again), %d valid, %d quarantined.",
                 number,
                 len(read),
                 export.name,
@@ -239,8 +238,8 @@ class Poll:
         log.info("Poll done with %d outside calls.", self.outside_calls)
         return self.intake
 
-    def _read(self, export: ExportFile) -> list[RawRow]:
-        """The file's rows; an unreadable file is quarantined whole and gives none."""
+    def _read(self, export: ExportFile) -> list[RawRow] | None:
+        """The file's rows, or None for an unreadable file, which is quarantined whole."""
         from charter_pipeline.exports import ExportUnreadable, RowProblem, read_export
 
         data = self.exports.read(export)
@@ -253,7 +252,7 @@ class Poll:
             )
             self._quarantine(export, [problem])
             log.warning("%s is unreadable and was quarantined whole: %s", export.name, exc)
-            return []
+            return None
         self.intake.counts["rows_read"] += len(rows)
         return rows
 
