@@ -577,3 +577,20 @@ def test_a_row_that_is_not_read_again_never_builds_its_values() -> None:
     assert row.values["Gross"] == "$1,840.75"
     assert row.values is row.values
     assert "BS-9" in repr(row)
+
+
+def test_without_the_parsing_source_no_digest_is_ever_the_same_twice(monkeypatch: pytest.MonkeyPatch) -> None:
+    from charter_pipeline import exports
+
+    def unreadable(self: Path) -> bytes:
+        raise FileNotFoundError(self)
+
+    text = f"{','.join(HEADER)}\n{ROW}\n"
+    monkeypatch.setattr(Path, "read_bytes", unreadable)
+    exports._parser_identity.cache_clear()
+    try:
+        first = _digests(text)
+        exports._parser_identity.cache_clear()  # as a new task process would start
+        assert _digests(text) != first
+    finally:
+        exports._parser_identity.cache_clear()
