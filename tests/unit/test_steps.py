@@ -289,6 +289,23 @@ def test_rows_read_again_as_recorded_are_not_parsed_and_change_nothing(monkeypat
     assert ledger.state.backlog == []
 
 
+def test_a_bad_row_read_again_is_quarantined_again_beside_rows_left_unparsed(monkeypatch: pytest.MonkeyPatch) -> None:
+    bad = charter("B-9", start="25:61")  # CONTRACT.md section 3: quarantined with a reason naming the field
+    ledger, exports = Ledger(), Exports()
+    exports.drop("monday.csv", export([*ROWS, bad]), minute=1)
+    settle(ledger, poll(ledger, exports).scheduled())
+    assert "B-9" not in ledger.records
+
+    parses = CountedParses(monkeypatch)
+    exports.drop("tuesday.csv", export([*ROWS, bad]), minute=2)
+    again = poll(ledger, exports).scheduled()
+    assert parses.rows == ["B-9"]  # only the row no snapshot was ever read from
+    assert again.counts["quarantined"] == 1
+    assert [q["row"] for q in again.quarantined] == [5]
+    assert any(name.startswith("tuesday.csv.") and record["reason"].startswith("Start Time:")
+               for name, record in ((k.rsplit("/", 1)[-1], v) for k, v in exports.quarantine.items()))  # fmt: skip
+
+
 def test_a_row_read_again_is_parsed_when_its_booking_is_owed_work(monkeypatch: pytest.MonkeyPatch) -> None:
     ledger, exports = Ledger(), Exports()
     exports.drop("monday.csv", export(ROWS), minute=1)
