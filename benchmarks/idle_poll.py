@@ -59,8 +59,8 @@ def seed(deployed: Deployment, bookings: int) -> Seeded:
     files = exports.list_exports(config.exports_uri)
     candidates = []
     for export in files:
-        found, _ = parse_rows(export.uri, read_export(export.name, exports.read(export)), config.tz,
-                              last_modified=export.last_modified)  # fmt: skip
+        rows = read_export(export.name, exports.read(export), zone=config.tz.key)
+        found, _ = parse_rows(export.uri, rows, config.tz, last_modified=export.last_modified)
         candidates += found
     records = []
     for booking_id, candidate in newest_per_booking(candidates).items():

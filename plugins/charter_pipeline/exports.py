@@ -57,9 +57,10 @@ class ExportUnreadable(ValueError):
 class RawRow:
     """One data row as read. ``row`` is 1-based among data rows; ``problem`` says why it cannot be a booking.
 
-    A CSV row also carries its Booking ID cell (stripped) and a digest of the row: the header it was read under
-    and every cell, exactly as written. The poll compares the digest with the one the ledger kept for the
-    booking's recorded snapshot and leaves a row it has already read, and settled, unparsed (``ledger.settled``).
+    A CSV row also carries its Booking ID cell (stripped) and a digest of the row: the header it was read under,
+    the time zone it is to be read in, and every cell, exactly as written. The poll compares the digest with the
+    one the ledger kept for the booking's recorded snapshot and leaves a row it has already read, and settled,
+    unparsed (``ledger.settled``).
     ``values`` (column name -> cell) is built only when somebody asks for it, so such a row never costs a dict.
     """
 
@@ -152,8 +153,11 @@ def is_export_name(name: str) -> bool:
     return not base.startswith(".") and base.lower().endswith(_EXTENSIONS)
 
 
-def read_export(name: str, data: bytes) -> list[RawRow]:
-    """The data rows of one export file; raises ExportUnreadable when the file cannot be read at all."""
+def read_export(name: str, data: bytes, *, zone: str = "") -> list[RawRow]:
+    """The data rows of one export file; raises ExportUnreadable when the file cannot be read at all.
+
+    ``zone`` is the time zone (its key) the rows are to be read in: each CSV row's digest stands for it too.
+    """
     lowered = name.lower()
     if not is_export_name(name):
         raise ExportUnreadable("not a .csv or .json export (by its name)")
@@ -161,7 +165,7 @@ def read_export(name: str, data: bytes) -> list[RawRow]:
     if not text.strip():
         return []
     with collector_paused():
-        return _read_csv(text) if lowered.endswith(".csv") else _read_json(text)
+        return _read_csv(text, zone) if lowered.endswith(".csv") else _read_json(text)
 
 
 def parse_rows(
@@ -188,7 +192,7 @@ def parse_export(
     name: str, data: bytes, tz: ZoneInfo, *, last_modified: datetime
 ) -> tuple[list[Candidate], list[RowProblem]]:
     """``read_export`` then ``parse_rows``: one export file's bytes to candidates and problems."""
-    return parse_rows(name, read_export(name, data), tz, last_modified=last_modified)
+    return parse_rows(name, read_export(name, data, zone=tz.key), tz, last_modified=last_modified)
 
 
 def snapshot_order(booking: Booking, source: Source) -> SnapshotOrder:
@@ -250,6 +254,14 @@ def collector_paused() -> Iterator[None]:
             gc.enable()
 
 
+def row_digest_key(header: Sequence[str], zone: str) -> bytes:
+    """The key of ``RawRow.digest`` for rows read under ``header`` in time zone ``zone``, made of both and of the
+    parsing code itself (``_parser_identity``): a digest matches only a row read under the same header, in the
+    same zone, the same way. (_decode refuses NUL bytes, and no zone name holds one: the joined text is
+    unambiguous.)"""
+    return blake2b("\x00".join([zone, *header]).encode(), digest_size=32, key=_parser_identity()).digest()
+
+
 def _utc_text(moment: datetime) -> str:
     # isoformat pads the year to four digits and timespec fixes the width: text order is time order.
     if moment.tzinfo is not UTC:
@@ -267,9 +279,9 @@ def _file_time_text(moment: datetime) -> str:
 def _parser_identity() -> bytes:
     """A key that changes whenever the code turning cells into bookings changes (this module, booking.py).
 
-    A row digest stands for "this row, read by this code". Deriving the key from the source, instead of a
-    version number somebody must remember to bump, makes the first poll after any parsing change read every row
-    in full again.
+    A row digest stands for "this row, read by this code, in this zone". Deriving the key from the source,
+    instead of a version number somebody must remember to bump, makes the first poll after any parsing change read
+    every row in full again.
     """
     from charter_pipeline import booking
 
@@ -295,7 +307,7 @@ def _decode(data: bytes) -> str:
         ) from None
 
 
-def _read_csv(text: str) -> list[RawRow]:
+def _read_csv(text: str, zone: str) -> list[RawRow]:
     # strict: a quote in the wrong place is an error for that record instead of a silently glued cell.
     reader = csv.reader(io.StringIO(text, newline=""), strict=True)
     header = _csv_header(reader)
@@ -304,8 +316,7 @@ def _read_csv(text: str) -> list[RawRow]:
     width = len(header)
     id_column = next((i for i, name in enumerate(header) if FIELD_BY_COLUMN_KEY.get(column_key(name)) == "booking_id"),
                      None)  # fmt: skip
-    # Keyed by the header and the parsing code itself, so a digest matches only a row read the same way.
-    layout = blake2b("\x00".join(header).encode(), digest_size=32, key=_parser_identity()).digest()
+    layout = row_digest_key(header, zone)
     rows: list[RawRow] = []
     append = rows.append
     from_cells = RawRow.from_cells

@@ -10,12 +10,13 @@ This module is pure: records in, decisions out. ``hooks/ledger.py`` does the Dyn
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from enum import StrEnum
 from operator import itemgetter
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 from zoneinfo import ZoneInfo
 
 from charter_pipeline.booking import Booking
@@ -105,23 +106,63 @@ class LedgerRecord:
         wanted = fingerprint or self.fingerprint
         return [step for step in STEPS if self.step_fingerprints.get(step) != wanted]
 
+    def summary(self) -> RecordSummary:
+        """The record as ``LedgerHook.get_summaries`` reads it."""
+        return RecordSummary(
+            self.booking_id,
+            self.row_digest,
+            self.state,
+            self.fingerprint,
+            tuple(self.step_fingerprints.get(step, "") for step in STEPS),
+            json.dumps(self.order_key) if self.order_key is not None else "",
+        )
 
-def settled(record: LedgerRecord | None, row_digest: str, timezone: str) -> bool:
+
+class RecordSummary(NamedTuple):
+    """The part of a booking's record that tells whether an export row is one the poll has read and settled.
+
+    The poll reads it for every booking an export names, a full history's worth every poll, so it is a handful
+    of short attributes (``LedgerHook.get_summaries``); whole records are read only for the bookings to decide.
+    """
+
+    booking_id: str
+    row_digest: str  # exports.RawRow.digest of the row the recorded snapshot was read from
+    state: str
+    fingerprint: str
+    step_fingerprints: tuple[str, ...]  # per step of STEPS, in order: "" for a step that never completed
+    # The recorded snapshot's order key as the ledger stores it, JSON text ("" for none): read only for a booking
+    # that has other rows beside its settled one, so it is not decoded for all the others.
+    order_key_text: str
+
+    def order_key(self) -> list[Any]:
+        """The recorded snapshot's order key (``LedgerRecord.order_key``); [] for none."""
+        return list(json.loads(self.order_key_text)) if self.order_key_text else []
+
+    def in_sync(self) -> bool:
+        """Every step has completed for the recorded snapshot (``LedgerRecord.in_sync``)."""
+        return bool(self.fingerprint) and self.step_fingerprints == (self.fingerprint,) * len(STEPS)
+
+    @property
+    def recorded_only(self) -> bool:
+        """Recorded and never to be published, with nothing in sync outside: the run summary's ``recorded_only``."""
+        return self.state in (RECORDED_PAST, RECORDED_NOT_A_CHARTER) and not self.in_sync()
+
+
+def settled(summary: RecordSummary | None, row_digest: str) -> bool:
     """Whether an export row needs no reading at all: it is the very row the recorded snapshot was read from
-    (same digest, read in the same time zone), and nothing is owed for that snapshot.
+    (same digest, which also stands for the code and the time zone it was read with), and nothing is owed for
+    that snapshot.
 
     For such a row ``decide`` could only answer UNCHANGED (every step is done) or record it again (RECORDED_PAST,
     RECORDED_NOT_A_CHARTER). A full-history export is mostly such rows, every poll, so the poll skips them
     without parsing (issue 9's intake benchmark). Anything else, a failed step included, is read and decided.
     """
     return (
-        record is not None
+        summary is not None
         and bool(row_digest)
-        and record.row_digest == row_digest
-        and record.order_key is not None
-        and record.snapshot is not None
-        and record.snapshot.get("timezone") == timezone
-        and (record.state in (RECORDED_PAST, RECORDED_NOT_A_CHARTER) or record.in_sync())
+        and summary.row_digest == row_digest
+        and bool(summary.order_key_text)
+        and (summary.state in (RECORDED_PAST, RECORDED_NOT_A_CHARTER) or summary.in_sync())
     )
 
 
@@ -137,13 +178,14 @@ class Sifted:
 
 def sift(
     files: Sequence[tuple[str, datetime, Sequence[RawRow]]],
-    records: Mapping[str, LedgerRecord],
+    summaries: Mapping[str, RecordSummary],
     tz: ZoneInfo,
     *,
     progress: Callable[[Sequence[RawRow], str], Iterable[RawRow]] | None = None,
 ) -> Sifted:
     """Parse the rows of ``files`` (uri, last-modified time, rows) that may change something, and pick each
     booking's newest snapshot (CONTRACT.md section 3's order), exactly as if every row had been parsed.
+    ``summaries`` holds what the ledger records of the bookings the rows name.
 
     A ``settled`` row is not parsed: it is placed in the order by its recorded Updated At. When it is its
     booking's newest row, the booking is settled and nothing is decided for it; when another row is newer, that
@@ -158,22 +200,21 @@ def sift(
         snapshot_order,
     )
 
-    timezone = tz.key
-    get = records.get
+    get = summaries.get
     held: dict[str, tuple[int, RawRow]] = {}  # booking -> (file, row) of its settled row (the later, if two)
 
     def placed(file: int, row: RawRow) -> SnapshotOrder:
         uri, last_modified, _ = files[file]
-        return placed_order(records[row.booking_id].order_key or [], Source(uri, last_modified, row.row))
+        return placed_order(summaries[row.booking_id].order_key(), Source(uri, last_modified, row.row))
 
     sifted = Sifted()
     candidates: list[Candidate] = []
     for file, (uri, last_modified, rows) in enumerate(files):
         unread: list[RawRow] = []
         for row in rows:
-            record = get(row.booking_id)
+            summary = get(row.booking_id)
             # The digest comparison first: it turns away every new or changed row at the cost of one lookup.
-            if record is None or record.row_digest != row.digest or not settled(record, row.digest, timezone):
+            if summary is None or summary.row_digest != row.digest or not settled(summary, row.digest):
                 unread.append(row)
                 continue
             earlier = held.setdefault(row.booking_id, (file, row))

@@ -203,11 +203,12 @@ class Poll:
 
         read = [(export, rows) for export in new_files if (rows := self._read(export)) is not None]
         named = {row.booking_id for _, rows in read for row in rows if row.booking_id}
-        # One ledger read for every booking the files name (by their CSV cells) and every booking owed work.
-        records = self.ledger.get_many(named | set(state.backlog))
+        # Two ledger reads. The first fetches a summary of every booking the files name by their CSV cells, which
+        # is enough to recognise the rows read before; only those that may change something are parsed.
+        summaries = self.ledger.get_summaries(named)
         sifted = sift(
             [(export.uri, export.last_modified, rows) for export, rows in read],
-            records,
+            summaries,
             self.config.tz,
             progress=_with_progress,
         )
@@ -224,12 +225,10 @@ class Poll:
                 len(rows) - sifted.unparsed[number - 1] - len(problems),
                 len(problems),
             )
-        if unread := set(sifted.newest) - named:
-            records.update(self.ledger.get_many(unread))  # bookings named only by JSON rows
+        # The second fetches whole records of the bookings left to decide: those rows, and the backlog.
+        records = self.ledger.get_many((sifted.newest.keys() | set(state.backlog)) - sifted.settled)
         for booking_id in sifted.settled:
-            record = records[booking_id]
-            recorded_only = record.state in (RECORDED_PAST, RECORDED_NOT_A_CHARTER) and not record.in_sync()
-            self.intake.counts["recorded_only" if recorded_only else "unchanged"] += 1
+            self.intake.counts["recorded_only" if summaries[booking_id].recorded_only else "unchanged"] += 1
         state.backlog = self._decide(
             sifted.newest, records, state.backlog, settled=sifted.settled, revisit_backlog=True
         )
@@ -244,7 +243,7 @@ class Poll:
 
         data = self.exports.read(export)
         try:
-            rows = read_export(export.name, data)
+            rows = read_export(export.name, data, zone=self.config.tz.key)
         except ExportUnreadable as exc:
             head = data[:300].decode("utf-8", errors="replace")
             problem = RowProblem(

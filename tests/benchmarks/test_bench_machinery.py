@@ -180,22 +180,39 @@ def test_intake_benchmark_reports_both_ledgers_and_memory() -> None:
     assert [r.name for r in section.rows] == [
         "intake: 1,500 rows, re-export (0.5% new, 0.5% changed) vs csv.reader",
         "intake: 1,500 rows, heavy churn (5% new, 5% changed) vs csv.reader",
+        "intake floor: csv.reader, row digest and ledger lookup only, nothing parsed, vs csv.reader",
         "intake: peak memory of the re-export poll vs csv.reader",
     ]
-    steady, churn, memory = section.rows
-    assert steady.baseline_name == churn.baseline_name == "csv.reader"
+    steady, churn, floor, memory = section.rows
+    assert steady.baseline_name == churn.baseline_name == floor.baseline_name == "csv.reader"
+    assert floor.passed is None
     assert steady.passed is not None
     assert churn.passed is not None
     assert memory.unit == "MB"
     assert memory.passed is None
     text = "\n".join(section.details)
     assert "1,500 rows" in text
-    assert "ledger of 2,000 records" in text
+    assert "ledger of 2,000 DynamoDB items" in text
+    # What stands for the network is measured apart and taken off each poll.
+    assert len(re.findall(r"taken off, the in-memory ledger building its answers: median \d+\.\d+ s", text)) == 2
     found = [line for line in text.splitlines() if line.startswith("  - the poll found:")]
     assert len(found) == 2
     # Most of a re-export is recognised without parsing; heavy churn leaves much more to read.
     unchanged = [int(re.search(r"unchanged ([\d,]+)", line)[1].replace(",", "")) for line in found]  # type: ignore[index]
     assert unchanged[0] > unchanged[1] > 0
+    # The floor hashes rows as the pipeline does, so the rows the poll recognised match their records there too.
+    matched = int(re.search(r"\(([\d,]+) of 1,500 rows matched", text)[1].replace(",", ""))  # type: ignore[index]
+    assert matched >= unchanged[0]
+
+
+def test_the_in_memory_ledger_answers_as_the_hook_reads_dynamodb() -> None:
+    now = datetime.now(UTC)
+    ledger = intake.ledger_for(csv_bytes(export_rows(300, today=TODAY)), 250, last_modified=now, now=now)
+    table = intake.LedgerInMemory(intake.as_items(ledger))
+    asked = [*ledger, "BS-never-seen"]
+    assert table.get_many(asked) == ledger
+    assert table.get_summaries(asked) == {booking_id: record.summary() for booking_id, record in ledger.items()}
+    assert table.answer_seconds > 0
 
 
 def test_intake_profile_names_the_pipeline_functions() -> None:
@@ -203,7 +220,8 @@ def test_intake_profile_names_the_pipeline_functions() -> None:
     data = csv_bytes(export_rows(800, today=TODAY))
     ledger = intake.ledger_for(data, 1_000, last_modified=now, now=now)
     assert len(ledger) == 1_000
-    text = "\n".join(intake.profile_details(data, ledger, last_modified=now, now=now))
+    table = intake.LedgerInMemory(intake.as_items(ledger))
+    text = "\n".join(intake.profile_details(data, table, last_modified=now, now=now))
     assert "| function | cumulative s | own s | calls | share of total |" in text
     assert "charter_pipeline/exports.py" in text
     assert "(parse_rows)" in text

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from charter_pipeline.hooks import ledger as ledger_module
 from charter_pipeline.hooks.ledger import LedgerHook, PollState
 from charter_pipeline.ledger import STEPS, LedgerRecord
 from tests.hooks.stand_ins import unique
@@ -73,3 +74,32 @@ def test_the_poll_state_is_its_own_item_and_never_a_booking(ledger: LedgerHook) 
     assert state.files == {"s3://exports/a.csv": "v1"}
     assert state.backlog == ["BS-1001", "BS-1002"]
     assert ledger.get_many(["BS-1001"]) == {}
+
+
+def test_summaries_hold_what_the_poll_checks_rows_against_and_leave_the_snapshot_in_the_table(
+    ledger: LedgerHook,
+) -> None:
+    done = record("BS-1001")
+    ledger.save_snapshots([done, record("BS-1002", state="recorded: not a charter", row_digest="")], existing={})
+    for step in STEPS:
+        ledger.record_step("BS-1001", step, done.fingerprint, "done")
+    ledger.record_step("BS-1002", "calendar", "f" * 32, "done")
+
+    summaries = ledger.get_summaries(["BS-1001", "BS-1002", "BS-never-seen"])
+    whole = ledger.get_many(["BS-1001", "BS-1002"])
+    assert summaries == {booking_id: whole[booking_id].summary() for booking_id in ("BS-1001", "BS-1002")}
+    assert summaries["BS-1001"].in_sync()
+    assert summaries["BS-1002"].step_fingerprints == ("f" * 32, "", "", "", "")
+    assert summaries["BS-1002"].recorded_only
+
+    projected = next(ledger._batch_get(["BS-1001"], ledger_module._SUMMARY_PROJECTION))
+    assert set(projected) <= set(ledger_module.SUMMARY_ATTRIBUTES)
+    assert "snapshot" not in projected
+
+
+def test_summaries_of_many_bookings_are_read_a_hundred_a_call(ledger: LedgerHook) -> None:
+    ledger.save_snapshots([record(f"BS-{number}") for number in range(150)], existing={})
+    before = ledger.calls
+    summaries = ledger.get_summaries(f"BS-{number}" for number in range(150))
+    assert sorted(summaries) == sorted(f"BS-{number}" for number in range(150))
+    assert ledger.calls - before == 2

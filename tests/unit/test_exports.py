@@ -540,8 +540,8 @@ def test_snapshot_order_is_a_plain_tuple_of_text_and_row() -> None:
 ROW = 'BS-9, approved,Sea Breeze,Jane Doe,jane@example.com,,2026-07-04,10:00,3,6,,"$1,840.75",2026-06-01T17:04:12Z'
 
 
-def _digests(text: str, name: str = "a.csv") -> list[tuple[str, str]]:
-    return [(row.booking_id, row.digest) for row in read_export(name, text.encode())]
+def _digests(text: str, name: str = "a.csv", zone: str = "America/Los_Angeles") -> list[tuple[str, str]]:
+    return [(row.booking_id, row.digest) for row in read_export(name, text.encode(), zone=zone)]
 
 
 def test_a_csv_row_carries_its_booking_id_and_a_digest_of_the_row_as_written() -> None:
@@ -556,6 +556,8 @@ def test_a_csv_row_carries_its_booking_id_and_a_digest_of_the_row_as_written() -
     assert _digests(f"{header}\n{ROW.replace('Jane', 'June')}\n")[0][1] != digest
     assert _digests(f"{header}\n{ROW.replace(' approved', 'approved')}\n")[0][1] != digest
     assert _digests(f"{header.replace('Gross', 'gross')}\n{ROW}\n")[0][1] != digest
+    # So is a row to be read in another time zone: its times are other instants.
+    assert _digests(f"{header}\n{ROW}\n", zone="America/New_York")[0][1] != digest
     # Cells are joined unambiguously: moving a comma between two cells moves the row.
     moved = ROW.replace("Sea Breeze,Jane Doe", "Sea Breeze Jane,Doe")
     assert _digests(f"{header}\n{moved}\n")[0][1] != digest

@@ -22,7 +22,7 @@ from charter_pipeline.booking import BookingError
 from charter_pipeline.config import load_config
 from charter_pipeline.hooks.exports import ExportFile
 from charter_pipeline.hooks.ledger import PollState
-from charter_pipeline.ledger import STEPS, LedgerRecord
+from charter_pipeline.ledger import STEPS, LedgerRecord, RecordSummary
 from charter_pipeline.steps import Poll, changed_fields, summarize, summary_table
 
 NOW = datetime(2026, 11, 24, 18, 0, tzinfo=UTC)
@@ -89,6 +89,10 @@ class Ledger:
     def get_many(self, booking_ids: Iterable[str]) -> dict[str, LedgerRecord]:
         self.calls += 1
         return {i: self.records[i] for i in booking_ids if i in self.records}
+
+    def get_summaries(self, booking_ids: Iterable[str]) -> dict[str, RecordSummary]:
+        self.calls += 1
+        return {i: self.records[i].summary() for i in booking_ids if i in self.records}
 
     def save_snapshots(self, records: Iterable[LedgerRecord], existing: Mapping[str, LedgerRecord]) -> int:
         saved = list(records)

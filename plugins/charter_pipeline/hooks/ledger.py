@@ -8,13 +8,15 @@ Item layout (one per booking; the pipeline owns every attribute but the key):
   attempts, last_error, first_seen_at, updated_at
 and one bookkeeping item ``#poll-state``: the export files already read (gzip JSON, so years of files fit the
 400 KB item limit) and the backlog of bookings that still need work (failed, or beyond max_bookings_per_run).
+
+A poll reads only SUMMARY_ATTRIBUTES of every booking its exports name, and whole items of those it decides.
 """
 
 from __future__ import annotations
 
 import gzip
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -22,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 from airflow.providers.amazon.aws.hooks.base_aws import AwsBaseHook
 
 from charter_pipeline.hooks.policy import aws_client_config
-from charter_pipeline.ledger import POLL_STATE_ID, STEPS, LedgerRecord
+from charter_pipeline.ledger import POLL_STATE_ID, STEPS, LedgerRecord, RecordSummary
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.client import DynamoDBClient  # pragma: no cover
@@ -45,6 +47,14 @@ _PLAIN_FIELDS = (
     "source",
     "row_digest",
 )
+_STEP_FP = tuple(f"{step}_fp" for step in STEPS)
+_ABSENT: Mapping[str, str] = {}
+# The attributes of a RecordSummary. "state" is a DynamoDB reserved word, hence names through placeholders.
+SUMMARY_ATTRIBUTES = ("booking_id", "row_digest", "state", "fingerprint", "order_key", *_STEP_FP)
+_SUMMARY_PROJECTION = {
+    "ProjectionExpression": ", ".join(f"#a{number}" for number in range(len(SUMMARY_ATTRIBUTES))),
+    "ExpressionAttributeNames": {f"#a{number}": name for number, name in enumerate(SUMMARY_ATTRIBUTES)},
+}
 # DynamoDB's limits: 100 keys per BatchGetItem, 25 puts per BatchWriteItem.
 _BATCH_GET = 100
 _BATCH_WRITE = 25
@@ -92,19 +102,30 @@ class LedgerHook(AwsBaseHook):
 
     def get_many(self, booking_ids: Iterable[str]) -> dict[str, LedgerRecord]:
         """Records of many bookings, 100 per call; ids never seen are simply absent."""
+        records = map(record_from_item, self._batch_get(booking_ids))
+        return {record.booking_id: record for record in records}
+
+    def get_summaries(self, booking_ids: Iterable[str]) -> dict[str, RecordSummary]:
+        """What the poll checks export rows against, for many bookings, 100 per call; ids never seen are absent.
+
+        Only SUMMARY_ATTRIBUTES are read: the snapshot, most of an item, stays in the table. A full-history export
+        names every booking ever made, every poll, and most of them need nothing more than this.
+        """
+        summaries = map(summary_from_item, self._batch_get(booking_ids, _SUMMARY_PROJECTION))
+        return {summary.booking_id: summary for summary in summaries}
+
+    def _batch_get(self, booking_ids: Iterable[str], projection: Mapping[str, Any] | None = None) -> Iterator[Any]:
+        """The items of many bookings, read with BatchGetItem 100 keys a call, retrying what DynamoDB left."""
         ids = sorted(set(booking_ids))
-        records: dict[str, LedgerRecord] = {}
         for start in range(0, len(ids), _BATCH_GET):
             keys: list[dict[str, Any]] = [{"booking_id": {"S": i}} for i in ids[start : start + _BATCH_GET]]
-            request: dict[str, Any] = {self.table_name: {"Keys": keys, "ConsistentRead": True}}
+            request: dict[str, Any] = {self.table_name: {"Keys": keys, "ConsistentRead": True, **(projection or {})}}
             while request:
                 self.calls += 1
                 answer = self.client.batch_get_item(RequestItems=request)
-                for item in answer.get("Responses", {}).get(self.table_name, []):
-                    record = record_from_item(item)
-                    records[record.booking_id] = record
+                yield from answer.get("Responses", {}).get(self.table_name, [])
+                # Unprocessed keys come back as a request of the same form, projection included.
                 request = answer.get("UnprocessedKeys") or {}
-        return records
 
     def save_snapshots(self, records: Iterable[LedgerRecord], existing: Mapping[str, LedgerRecord]) -> int:
         """Store newer snapshots. New bookings go in batches; known ones are updated in place so that artifact
@@ -257,6 +278,21 @@ def item_from_record(record: LedgerRecord) -> dict[str, Any]:
     if record.attempts:
         item["attempts"] = {"N": str(record.attempts)}
     return item
+
+
+def summary_from_item(item: Mapping[str, Any]) -> RecordSummary:
+    """A RecordSummary from a DynamoDB item (whole, or read with the summary's projection)."""
+    # Attribute by attribute, no loop over the item: a poll makes one of these for every booking an export names.
+    get = item.get
+    order_key = get("order_key", _ABSENT).get("S", "")
+    return RecordSummary(
+        booking_id=get("booking_id", _ABSENT).get("S", ""),
+        row_digest=get("row_digest", _ABSENT).get("S", ""),
+        state=get("state", _ABSENT).get("S", ""),
+        fingerprint=get("fingerprint", _ABSENT).get("S", ""),
+        step_fingerprints=tuple([get(name, _ABSENT).get("S", "") for name in _STEP_FP]),
+        order_key_text="" if order_key == "null" else order_key,  # "null": a record saved without a snapshot
+    )
 
 
 def record_from_item(item: Mapping[str, Any]) -> LedgerRecord:
