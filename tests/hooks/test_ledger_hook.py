@@ -103,3 +103,30 @@ def test_summaries_of_many_bookings_are_read_a_hundred_a_call(ledger: LedgerHook
     summaries = ledger.get_summaries(f"BS-{number}" for number in range(150))
     assert sorted(summaries) == sorted(f"BS-{number}" for number in range(150))
     assert ledger.calls - before == 2
+
+
+def test_keys_dynamodb_leaves_unprocessed_are_asked_for_again_with_the_same_projection(
+    ledger: LedgerHook, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ledger.save_snapshots([record(f"BS-{number}") for number in range(5)], existing={})
+    client = ledger.client
+    answer_in_full = client.batch_get_item
+    asked: list[dict[str, Any]] = []
+
+    def busy_table(RequestItems: dict[str, Any]) -> dict[str, Any]:
+        ((table, request),) = RequestItems.items()
+        asked.append(request)
+        if len(asked) > 1:
+            return answer_in_full(RequestItems=RequestItems)
+        # Under load DynamoDB answers part of a batch and hands back the rest, keys only.
+        answer = answer_in_full(RequestItems={table: {**request, "Keys": request["Keys"][:2]}})
+        answer["UnprocessedKeys"] = {table: {"Keys": request["Keys"][2:]}}
+        return answer
+
+    monkeypatch.setattr(client, "batch_get_item", busy_table)
+    before = ledger.calls
+    summaries = ledger.get_summaries(f"BS-{number}" for number in range(5))
+    assert sorted(summaries) == [f"BS-{number}" for number in range(5)]
+    assert ledger.calls - before == 2
+    assert [len(request["Keys"]) for request in asked] == [5, 3]
+    assert asked[1]["ProjectionExpression"] == asked[0]["ProjectionExpression"]

@@ -115,17 +115,20 @@ class LedgerHook(AwsBaseHook):
         return {summary.booking_id: summary for summary in summaries}
 
     def _batch_get(self, booking_ids: Iterable[str], projection: Mapping[str, Any] | None = None) -> Iterator[Any]:
-        """The items of many bookings, read with BatchGetItem 100 keys a call, retrying what DynamoDB left."""
+        """The items of many bookings, read with BatchGetItem 100 keys a call, asking again for the keys DynamoDB
+        left unprocessed (with the same projection: not relying on the answer to repeat it)."""
         ids = sorted(set(booking_ids))
         for start in range(0, len(ids), _BATCH_GET):
             keys: list[dict[str, Any]] = [{"booking_id": {"S": i}} for i in ids[start : start + _BATCH_GET]]
-            request: dict[str, Any] = {self.table_name: {"Keys": keys, "ConsistentRead": True, **(projection or {})}}
-            while request:
+            while keys:
                 self.calls += 1
+                request: dict[str, Any] = {
+                    self.table_name: {"Keys": keys, "ConsistentRead": True, **(projection or {})}
+                }
                 answer = self.client.batch_get_item(RequestItems=request)
                 yield from answer.get("Responses", {}).get(self.table_name, [])
-                # Unprocessed keys come back as a request of the same form, projection included.
-                request = answer.get("UnprocessedKeys") or {}
+                unprocessed: dict[str, Any] = dict(answer.get("UnprocessedKeys") or {})
+                keys = unprocessed.get(self.table_name, {}).get("Keys", [])
 
     def save_snapshots(self, records: Iterable[LedgerRecord], existing: Mapping[str, LedgerRecord]) -> int:
         """Store newer snapshots. New bookings go in batches; known ones are updated in place so that artifact
