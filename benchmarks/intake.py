@@ -4,9 +4,8 @@ What is timed is ``Poll.scheduled()``, all of ``collect_bookings`` but the netwo
 in-memory stand-ins for the hooks (the ledger a dict of 100,000 DynamoDB items, answered as BatchGetItem answers,
 converted by the hook's own functions), so reading, sifting the rows against the ledger, parsing, quarantining,
 choosing each booking's newest snapshot, deciding and building the work list are the pipeline's own code, and no
-I/O is timed. The baseline decodes the bytes and iterates ``csv.reader`` over
-them, nothing more: the least any CSV intake can cost in Python. Parsing caches are cleared before each run, as
-a fresh task process starts cold.
+I/O is timed. The baseline decodes the bytes and iterates ``csv.reader`` over them, nothing more: the least any
+CSV intake can cost in Python. Parsing caches are cleared before each run, as a fresh task process starts cold.
 
 Two ledgers, because what a poll costs depends on how much of the export it has seen before:
 - a day's re-export: the ledger holds the export's bookings as an earlier poll recorded them, and one booking in
@@ -243,7 +242,7 @@ class LedgerInMemory:
         return self.saved
 
     def _answers(self, booking_ids: Iterable[str], projection: Collection[str] = ()) -> Iterator[dict[str, Any]]:
-        ids = sorted(set(booking_ids))
+        ids = sorted(set(booking_ids))  # as the hook sorts and batches them: its own work, so it stays timed
         for start in range(0, len(ids), 100):
             began = time.perf_counter()
             answer = [
