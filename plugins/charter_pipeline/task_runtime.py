@@ -3,8 +3,10 @@ line that describes a failure."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from datetime import UTC, datetime
+from typing import Any
 
 from charter_pipeline.booking import BookingError
 from charter_pipeline.config import PipelineConfig
@@ -42,3 +44,13 @@ def airflow_errors() -> Iterator[None]:
         yield
     except (BookingError, ConfigError, ServiceAuthError, ServiceRejected) as exc:
         raise AirflowFailException(str(exc)) from exc
+
+
+def run_now(context: Mapping[str, Any]) -> datetime:
+    """ "Now" for one run of the aftercare and reconcile DAGs (CONTRACT.md sections 11 and 12): the run's logical
+    date when it has one, so `airflow dags test <dag> <instant>` shows what that instant's run would do; else the
+    current time. Manual and asset-triggered runs have no logical date (AIRFLOW-NOTES: their context lacks it)."""
+    logical = context.get("logical_date")
+    if logical is None:
+        return datetime.now(UTC)
+    return datetime.fromtimestamp(logical.timestamp(), UTC)
