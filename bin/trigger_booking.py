@@ -173,6 +173,8 @@ def main(argv: list[str] | None = None, environ: dict[str, str] | None = None) -
             time.sleep(args.every)
             state = api.state(run_id)
         print(f"run {run_id}: {state}")
+        if state == "queued":
+            print("  still queued: is the DAG paused, or another run of it still going (max_active_runs=1)?")
         if state == "failed":
             for line in api.refusal_lines(run_id):
                 print(f"  {line}")
