@@ -12,7 +12,7 @@ UV := $(VENV)/bin/uv
 LOCK_PYTHON := 3.11.7
 STAMP := $(VENV)/.installed
 # Folders that exist in this checkout; empty ones are not in a fresh clone.
-CODE_DIRS := $(wildcard dags plugins sandbox tests benchmarks)
+CODE_DIRS := $(wildcard bin dags plugins sandbox tests benchmarks)
 TYPED := plugins/charter_pipeline $(wildcard dags/*.py)
 # Extra arguments for pytest, e.g. `make test PYTEST_ARGS="-k dags -x"`; for `make lock`, e.g. LOCK_ARGS=--upgrade.
 PYTEST_ARGS ?=
@@ -20,7 +20,7 @@ LOCK_ARGS ?=
 ARGS ?=
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 
-.PHONY: help install lock system-deps lint format typecheck test run demo bench bootstrap clean distclean
+.PHONY: help install lock system-deps lint format typecheck test run demo bench bootstrap trigger clean distclean
 
 help: ## list the targets (the default)
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z][a-z-]*:.*## / {printf "  make %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -89,6 +89,10 @@ bench: install ## the benchmarks
 
 bootstrap: install ## create the tables and buckets the pipeline expects (ARGS="..." passes options)
 	$(PY) -m sandbox.bootstrap $(ARGS)
+
+# BOOKING comes through the environment (make exports command-line variables), so no quote in it can break the shell.
+trigger: ## one booking through Airflow's REST API: BOOKING='{"booking_id": ...}' or BOOKING=@file.json, or ARGS=--poll (ARGS=--wait waits); AIRFLOW_URL/AIRFLOW_TOKEN for a deployment
+	@python3 bin/trigger_booking.py $${BOOKING:+"$$BOOKING"} $(ARGS)
 
 clean: ## remove caches and the local stack's state (.sandbox/, .airflow/); keeps .venv/
 	rm -rf .sandbox .airflow .pytest_cache .mypy_cache .ruff_cache .hypothesis test-artifacts build

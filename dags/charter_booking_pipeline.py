@@ -18,8 +18,9 @@ booking has finished.
 **Safe to rerun.** Clearing any task repeats nothing already done: the ledger (DynamoDB) remembers each step, and
 every create first looks the booking up at the service. Failed bookings are retried by the next poll.
 
-**Manual trigger.** Trigger with config `{"booking": {...}}` (fields as in the export, snake_case) to process one
-booking now. Without `booking`, a manual run polls like a scheduled one.
+**Manual trigger.** Fill in the form's "Booking to process now" fields, or trigger with config
+`{"booking": {...}}` (fields as in the export, snake_case), to process one booking now. Both are checked by the
+same rules; a refusal names the field. With neither, a manual run polls like a scheduled one.
 
 Configuration: the `charter_pipeline` Variable and the `aws_default`, `jada_dashboard`, `scc_api` connections
 (see the README).
@@ -34,7 +35,7 @@ from typing import Any
 import pendulum
 from airflow.sdk import Param, TriggerRule, dag, get_current_context, task, task_group
 
-from charter_pipeline.trigger_form import BOOKING_PARAM_SCHEMA
+from charter_pipeline.trigger_form import TRIGGER_PARAMS
 
 # Each task of a booking's group sets this in its context; the UI shows it as the map index label.
 BOOKING_LABEL = "{{ charter_label }}"
@@ -50,7 +51,7 @@ def collect_bookings() -> list[dict[str, Any]]:
     from charter_pipeline.publishing import tasks
 
     context = get_current_context()
-    result = tasks.collect_task(context["params"].get("booking"))
+    result = tasks.collect_task(context["params"])
     # The counts go to the summary under their own key: a mapped group can only expand over the return value.
     context["ti"].xcom_push(key="intake", value=result["intake"])
     return result["work"]
@@ -145,7 +146,7 @@ def run_summary() -> dict[str, Any]:
         "max_retry_delay": timedelta(minutes=5),
         "execution_timeout": timedelta(minutes=20),
     },
-    params={"booking": Param(None, **BOOKING_PARAM_SCHEMA)},
+    params={name: Param(None, **schema) for name, schema in TRIGGER_PARAMS.items()},
     tags=["charters", "boatsetter", "jada"],
     doc_md=__doc__,
 )

@@ -5,6 +5,8 @@ Each request runs the project's own CloudFront Function (include/cloudfront/gues
 rewritten uri names, from the guest bucket on the given S3 endpoint (moto in the sandbox), carrying the headers
 of include/cloudfront/response-headers-policy.json so the browser enforces the production CSP.
 
+``/`` lists the guest pages in the bucket, each linked at its ``/g/<SESSION_ID>`` address (the preview's own page).
+
     python -m sandbox.preview --port 8090 --s3-endpoint http://127.0.0.1:5000 --bucket queenofsandiego.com
 
 Never imported by the pipeline.
@@ -15,8 +17,10 @@ from __future__ import annotations
 import argparse
 import base64
 import contextlib
+import html
 import json
 import queue
+import re
 import subprocess
 import threading
 import uuid
@@ -238,6 +242,34 @@ def policy_headers(policy: Mapping[str, Any]) -> dict[str, str]:
     return headers
 
 
+_PAGE_PREFIX = "jada-guest-"
+_INDEX_LIMIT = 500
+_TITLE = re.compile(r"<title>(.*?)</title>", re.IGNORECASE | re.DOTALL)
+
+
+def _index_page(bucket: str, pages: list[tuple[str, str, str]]) -> bytes:
+    """The preview's ``/``: a link per guest page, newest first; inline styles only (all the policy's CSP allows)."""
+    rows = "".join(
+        f'<tr><td><a href="/g/{html.escape(session_id)}">/g/{html.escape(session_id)}</a></td>'
+        f"<td>{html.escape(title)}</td><td>{html.escape(modified)}</td></tr>"
+        for session_id, modified, title in pages
+    )
+    table = (
+        f'<table style="border-collapse:collapse"><tr><th align="left">address</th><th align="left">title</th>'
+        f'<th align="left">uploaded</th></tr>{rows}</table>'
+        if pages
+        else "<p>No guest pages yet: they appear here once the pipeline has published a booking.</p>"
+    )
+    return (
+        '<!doctype html><html lang="en"><head><meta charset="utf-8">'
+        '<meta name="robots" content="noindex, nofollow"><title>Guest pages (local preview)</title></head>'
+        '<body style="font-family:sans-serif;margin:2em">'
+        f"<h1>Guest pages in {html.escape(bucket)}</h1>"
+        f"<p>{len(pages)} page(s). This list is the local preview's own; the real guest site has no index.</p>"
+        f"{table}</body></html>"
+    ).encode()
+
+
 def _not_found_page() -> bytes:
     return (
         b'<!doctype html><html lang="en"><head><meta charset="utf-8">'
@@ -293,7 +325,11 @@ class GuestSitePreview(BackgroundServer):
         self.function.close()
 
     def respond(self, method: str, raw_path: str, headers: Mapping[str, str]) -> tuple[int, dict[str, str], bytes]:
-        """What the guest site answers: (status, headers, body). The body is empty for HEAD."""
+        """What the guest site answers: (status, headers, body). The body is empty for HEAD.
+
+        ``/`` is the preview's own page, the list of guest pages in the bucket (CloudFront has no such page)."""
+        if urlsplit(raw_path).path == "/" and method in ("GET", "HEAD"):
+            return self._index(method)
         event = viewer_request_event(method, raw_path, headers)
         try:
             result = self.function(event)
@@ -323,6 +359,35 @@ class GuestSitePreview(BackgroundServer):
             out["ETag"] = found["ETag"]
         out.update(self.headers())
         return HTTPStatus.OK, out, b"" if method == "HEAD" else body
+
+    def _index(self, method: str) -> tuple[int, dict[str, str], bytes]:
+        pages: list[tuple[str, str, str]] = []
+        try:
+            listing = self.s3.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=_PAGE_PREFIX)
+            for page in listing:
+                for item in page.get("Contents", []):
+                    key = str(item["Key"])
+                    if key.endswith(".html") and len(pages) < _INDEX_LIMIT:
+                        modified = item["LastModified"].strftime("%Y-%m-%d %H:%M:%S UTC")
+                        pages.append((key[len(_PAGE_PREFIX) : -len(".html")], modified, self._title(key)))
+        except (ClientError, BotoCoreError):
+            return self._error(HTTPStatus.BAD_GATEWAY, b"The bucket could not be read.", method)
+        body = _index_page(self.bucket, sorted(pages, key=lambda p: p[1], reverse=True))
+        out = {
+            "Content-Type": "text/html; charset=utf-8",
+            "Content-Length": str(len(body)),
+            "Cache-Control": "no-store",
+        }
+        out.update(self.headers())
+        return HTTPStatus.OK, out, b"" if method == "HEAD" else body
+
+    def _title(self, key: str) -> str:
+        """The page's <title>, read from its first few kilobytes; "" when there is none."""
+        with contextlib.suppress(ClientError, BotoCoreError):
+            head = self.s3.get_object(Bucket=self.bucket, Key=key, Range="bytes=0-4095")["Body"].read()
+            if match := _TITLE.search(head.decode("utf-8", "replace")):
+                return " ".join(html.unescape(match.group(1)).split())
+        return ""
 
     def _function_response(self, result: Mapping[str, Any], method: str) -> tuple[int, dict[str, str], bytes]:
         out: dict[str, str] = {}

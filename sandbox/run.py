@@ -3,11 +3,14 @@
 Starts moto (5055) with the counting AWS proxy (5056), the JADA calendar (8081) and ShipCaptainCrew (8082)
 stand-ins, the guest-site preview (8090) and the inspector (8095); creates the buckets, tables and CloudFront
 distribution (``sandbox.bootstrap``); then runs ``airflow standalone`` (8080) on this repo's dags/ and plugins/
-with the connections and the Variable in its environment, unpauses the DAG, drops the sample exports and triggers
-one run. The poll then repeats every 2 minutes, so new files dropped into the exports bucket show up quickly.
+with the connections and the Variable in its environment, drops the sample exports and unpauses the DAG: the
+scheduled poll that starts on unpause reads the samples (a run is triggered only if none starts), and that run is
+printed. The poll then repeats every 2 minutes, so new files dropped into the exports bucket show up quickly.
+Guest addresses (summary, calendar entries) point at the guest-site preview, not the production domain.
 
-Ctrl-C stops everything it started. Airflow's home (.airflow/: metadata database, logs) is kept between runs; the
-stand-ins start empty each time, and so does moto, so every ``make run`` begins with a fresh ledger and buckets.
+Ctrl-C stops everything it started. Every ``make run`` starts clean: the stand-ins and moto start empty (a fresh
+ledger and buckets), and Airflow's home (.airflow/: metadata database, logs, old runs) is emptied first, since the
+old runs' artifacts are gone with the old moto anyway.
 
 The Airflow login is admin / admin: a password pinned for this local stack only, never for a real deployment.
 """
@@ -18,6 +21,7 @@ import argparse
 import contextlib
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -28,6 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
 from typing import Any
+from urllib.parse import quote
 
 import requests
 
@@ -134,6 +139,17 @@ class AirflowApi:
         )
         answer.raise_for_status()
 
+    def run_ids(self, dag_id: str) -> list[str]:
+        """The DAG's runs, oldest first."""
+        answer = requests.get(
+            f"{self.base_url}/api/v2/dags/{dag_id}/dagRuns",
+            params={"order_by": "run_after", "limit": 100},
+            headers=self._headers(),
+            timeout=10,
+        )
+        answer.raise_for_status()
+        return [str(run["dag_run_id"]) for run in answer.json()["dag_runs"]]
+
     def trigger(self, dag_id: str) -> str:
         # Airflow 3 requires the key; null means "now" (AIRFLOW-NOTES.md).
         answer = requests.post(
@@ -188,6 +204,41 @@ def example_guest_url(stack: Any, ledger_table: str, preview_url: str) -> str:
     return ""
 
 
+def reset_airflow_home(home: Path) -> None:
+    """Empty Airflow's home so a new ``make run`` starts without the old runs (whose artifacts died with moto)."""
+    if home.exists():
+        shutil.rmtree(home)
+    home.mkdir(parents=True)
+
+
+def local_variable(distribution_id: str, preview_url: str) -> dict[str, Any]:
+    """The local stack's Variable: the samples' roster, the distribution, and guest addresses on the preview."""
+    return sample_variable(distribution_id, guest_base_url=f"{preview_url}/g/")
+
+
+def start_first_poll(
+    api: AirflowApi, drop_samples: Callable[[], object], *, trigger: bool = True, wait: float = 60
+) -> tuple[str, str]:
+    """Drop the samples, unpause the DAG, and return the run that reads them, with how it started.
+
+    Unpausing starts a scheduled poll at once (catchup=False runs the latest cron tick), and max_active_runs=1 makes
+    a triggered run wait behind it and find nothing new. So the samples go first, the scheduled run is the one to
+    show, and a run is triggered only when none has started within ``wait`` seconds (("", "") without ``trigger``).
+    """
+    drop_samples()
+    before = set(api.run_ids(DAG_ID))
+    api.unpause(DAG_ID)
+    deadline = time.monotonic() + wait
+    while time.monotonic() < deadline:
+        started = [run_id for run_id in api.run_ids(DAG_ID) if run_id not in before]
+        if started:
+            return started[0], "the scheduled poll that started on unpause"
+        time.sleep(1)
+    if not trigger:
+        return "", ""
+    return api.trigger(DAG_ID), "triggered, since no scheduled poll started"
+
+
 class _Stop(Exception):
     """SIGINT or SIGTERM arrived."""
 
@@ -207,7 +258,7 @@ def run(*, trigger: bool = True) -> int:
 
     put_plugins_on_path()
     # Airflow reads its home when first imported (bootstrap's AWS hook imports it): set it before anything else.
-    AIRFLOW_HOME.mkdir(exist_ok=True)
+    reset_airflow_home(AIRFLOW_HOME)
     STATE_DIR.mkdir(exist_ok=True)
     os.environ["AIRFLOW_HOME"] = str(AIRFLOW_HOME)
     os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
@@ -229,13 +280,12 @@ def run(*, trigger: bool = True) -> int:
         report = bootstrap(load_config(sample_variable("")), create_distribution=True)
         for line in report.lines():
             print(f"  bootstrap: {line}")
-        variable = sample_variable(report.distribution_id)
-        config = load_config(variable)
-        VARIABLE_FILE.write_text(json.dumps(variable, indent=2) + "\n", encoding="utf-8")
-
-        preview = GuestSitePreview(stack.moto_url, config.guest_bucket, port=PREVIEW_PORT)
+        preview = GuestSitePreview(stack.moto_url, load_config(sample_variable("")).guest_bucket, port=PREVIEW_PORT)
         preview_url = preview.start()
         cleanup.append(preview.stop)
+        variable = local_variable(report.distribution_id, preview_url)
+        config = load_config(variable)
+        VARIABLE_FILE.write_text(json.dumps(variable, indent=2) + "\n", encoding="utf-8")
         secrets = (stack.dashboard_token, stack.scc_service_key, stack.aws_secret_access_key)
         inspector = Inspector(
             InspectorSources(
@@ -280,11 +330,15 @@ def run(*, trigger: bool = True) -> int:
             timeout=180,
             alive=lambda: running.poll() is None,
         )
-        api.unpause(DAG_ID)
-        written = write_samples(config.exports_uri, s3_client=stack.boto3_client("s3"))
-        print(f"sample exports: {', '.join(written)}")
-        if trigger:
-            print(f"triggered run {api.trigger(DAG_ID)}")
+
+        def drop_samples() -> None:
+            written = write_samples(config.exports_uri, s3_client=stack.boto3_client("s3"))
+            print(f"sample exports: {', '.join(written)}")
+
+        run_id, how = start_first_poll(api, drop_samples, trigger=trigger)
+        if run_id:
+            print(f"samples read by run {run_id} ({how}):")
+            print(f"  http://127.0.0.1:{AIRFLOW_PORT}/dags/{DAG_ID}/runs/{quote(run_id, safe='')}")
 
         print()
         login = f"login {LOCAL_LOGIN[0]} / {LOCAL_LOGIN[1]} (pinned for this local stack only)"
@@ -324,7 +378,9 @@ def run(*, trigger: bool = True) -> int:
 def main(argv: list[str] | None = None) -> int:
     """``python -m sandbox.run``."""
     parser = argparse.ArgumentParser(prog="python -m sandbox.run", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--no-trigger", action="store_true", help="do not trigger a run (the schedule still polls)")
+    parser.add_argument(
+        "--no-trigger", action="store_true", help="never trigger a run, even when no scheduled poll starts on unpause"
+    )
     args = parser.parse_args(argv)
     return run(trigger=not args.no_trigger)
 

@@ -1,35 +1,153 @@
-"""The manual trigger's ``booking`` parameter: the form the Airflow UI shows under "Trigger DAG".
+"""The manual trigger's form: what the Airflow UI shows under "Trigger DAG", and how a run reads it back.
 
-Kept permissive on purpose: the schema describes the fields for the form, while ``booking.parse_booking`` is the one
-validator, so a bad booking is refused by the first task with a line that names the field (CONTRACT.md section 1)
-instead of a bare JSON-schema error at trigger time.
+Two ways to hand the pipeline one booking (CONTRACT.md sections 1 and 9), one validator for both:
+
+- the form: one param per field (``booking_id``, ``status``, ...), typed, limited and explained, in the section
+  "Booking to process now". Airflow checks these schemas when the run is triggered (the UI, REST and
+  ``dags test -c``), so a passenger count of 0 is refused before any run exists, with the param's name;
+- conf ``{"booking": {...}}``: the whole booking as one JSON object, as the contract and REST callers send it. Its
+  schema is deliberately loose (any object): a strict one would turn a bad field into a bare JSON-schema error
+  about ``booking``. The first task refuses it instead, with a line naming the field.
+
+Either way ``manual_booking`` hands the same mapping to ``booking.parse_booking``, the one validator, before any
+outside call. A form left empty (every field null) and no ``booking`` means a poll, like a scheduled run.
+
+The form's limits are those of ``parse_booking`` (booking.py): they never refuse what a Boatsetter export may hold,
+except that the form's date is a date picker (YYYY-MM-DD) and its status a choice of the statuses' usual spelling.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Mapping
+from typing import Any, Final
 
-_TEXT = {"type": ["string", "null"]}
+from charter_pipeline.booking import BookingError
 
-BOOKING_FIELDS: dict[str, dict[str, Any]] = {
-    "booking_id": {**_TEXT, "description": "Boatsetter's booking id (required)"},
-    "status": {**_TEXT, "description": "approved, confirmed, cancelled, inquiry, ... (required)"},
-    "boat": {**_TEXT, "description": "Boat name (required)"},
-    "renter_name": {**_TEXT, "description": "Guest's full name (required)"},
-    "renter_email": {**_TEXT, "description": "Internal only"},
-    "renter_phone": {**_TEXT, "description": "Internal only"},
-    "trip_date": {**_TEXT, "description": "YYYY-MM-DD or MM/DD/YYYY (required)"},
-    "start_time": {**_TEXT, "description": "HH:MM (24 h) or h:mm AM/PM, local time (required)"},
-    "duration_hours": {"type": ["string", "number", "null"], "description": "Hours, more than 0, at most 24"},
-    "passengers": {"type": ["string", "integer", "null"], "description": "1 to 150 (required)"},
-    "captain": {**_TEXT, "description": "Captain the renter booked, if any"},
-    "gross": {"type": ["string", "number", "null"], "description": "Revenue in USD, e.g. 840.75 (required)"},
-    "updated_at": {**_TEXT, "description": "ISO 8601, optional"},
+SECTION: Final = "Booking to process now"
+JSON_SECTION: Final = "The same booking as JSON (REST and CLI)"
+
+# The form's choices for Status, in the operator's words. None is the empty choice: the form left blank.
+STATUS_CHOICES: Final[Mapping[str | None, str]] = {
+    None: "(leave empty to poll the exports)",
+    "approved": "approved: publish it",
+    "confirmed": "confirmed: publish it",
+    "in progress": "in progress (as approved)",
+    "completed": "completed (as approved)",
+    "cancelled": "cancelled: cancel what was published",
+    "inquiry": "inquiry: record only",
+    "pre-approved": "pre-approved: record only",
+    "payment held": "payment held: record only",
+    "expired": "expired: record only",
 }
 
-BOOKING_PARAM_SCHEMA: dict[str, Any] = {
+_CLOCK_PATTERN = r"^\s*[0-9]{1,2}:[0-9]{2}(:[0-9]{2})?\s*([AaPp]\.?\s*[Mm]\.?)?\s*$"
+
+
+def _text(title: str, description: str, max_length: int, **schema: Any) -> dict[str, Any]:
+    return {
+        "type": ["null", "string"],
+        "title": title,
+        "description": description,
+        "minLength": 1,
+        "maxLength": max_length,
+        "section": SECTION,
+        **schema,
+    }
+
+
+# Param name -> JSON schema (plus the UI's ``title``, ``section``, ``values_display``). Names are the snake_case
+# export columns, so parse_booking reads the form exactly as it reads a conf booking or an export row.
+FORM_FIELDS: Final[Mapping[str, Mapping[str, Any]]] = {
+    "booking_id": _text("Booking ID", "Boatsetter's booking id, e.g. BS-480117. Required.", 64),
+    "status": {
+        "type": ["null", "string"],
+        "title": "Status",
+        "description": "The booking's status on Boatsetter. Required.",
+        "enum": list(STATUS_CHOICES),
+        "values_display": {"null" if key is None else key: label for key, label in STATUS_CHOICES.items()},
+        "section": SECTION,
+    },
+    "boat": _text("Boat", "Boat name as on Boatsetter, e.g. Sea Breeze (picks the crew roster). Required.", 200),
+    "renter_name": _text("Renter name", "Guest's full name. The guest page shows only the first name. Required.", 200),
+    "trip_date": {
+        "type": ["null", "string"],
+        "format": "date",
+        "title": "Trip date",
+        "description": "Day of the charter. Required.",
+        "section": SECTION,
+    },
+    "start_time": _text(
+        "Start time",
+        "Departure, local time of the pipeline's timezone: HH:MM (24 h) or h:mm AM/PM, e.g. 14:00. Required.",
+        16,
+        pattern=_CLOCK_PATTERN,
+        examples=["09:00", "10:00", "12:00", "14:00", "17:00", "18:30"],
+    ),
+    "duration_hours": {
+        "type": ["null", "number"],
+        "exclusiveMinimum": 0,
+        "maximum": 24,
+        "title": "Duration (hours)",
+        "description": "Charter length in hours, more than 0 and at most 24, e.g. 3 or 2.5. Required.",
+        "section": SECTION,
+    },
+    "passengers": {
+        "type": ["null", "integer"],
+        "minimum": 1,
+        "maximum": 150,
+        "title": "Passengers",
+        "description": "Party size, a whole number from 1 to 150. Required.",
+        "section": SECTION,
+    },
+    "gross": {
+        "type": ["null", "number"],
+        "minimum": 0,
+        "exclusiveMaximum": 1_000_000_000,
+        "title": "Gross (USD)",
+        "description": "Booking revenue to the operator in USD, zero or more, e.g. 840.75. Required.",
+        "section": SECTION,
+    },
+    "captain": _text(
+        "Captain", "Only when the renter booked a captain: that captain sails. Empty: the roster's captain.", 200
+    ),
+    "renter_email": _text("Renter e-mail", "Optional. Internal only: never on the guest page or sent to SCC.", 254),
+    "renter_phone": _text("Renter phone", "Optional. Internal only: never on the guest page or sent to SCC.", 64),
+}
+
+BOOKING_PARAM_SCHEMA: Final[Mapping[str, Any]] = {
     "type": ["null", "object"],
-    "title": "One booking to process now (leave empty to poll the exports)",
-    "description": "Fields as in the Boatsetter export, snake_case. Processes exactly this booking and skips polling.",
-    "properties": BOOKING_FIELDS,
+    "title": "Booking (JSON)",
+    "description": (
+        "Or the whole booking as one JSON object, fields as in the form (snake_case, plus updated_at). "
+        "Leave empty when using the fields above."
+    ),
+    "section": JSON_SECTION,
 }
+
+TRIGGER_PARAMS: Final[Mapping[str, Mapping[str, Any]]] = {**FORM_FIELDS, "booking": BOOKING_PARAM_SCHEMA}
+"""Every param of the DAG, in the order the form shows them; each defaults to None."""
+
+
+def manual_booking(params: Mapping[str, Any]) -> Mapping[str, Any] | None:
+    """The booking a manual run was given (conf ``booking``, or the form's fields), or None to poll.
+
+    Raises BookingError when both are given, or when ``booking`` is not a JSON object: ``parse_booking`` then
+    checks the rest, naming the field.
+    """
+    booking = params.get("booking")
+    filled = {name: params[name] for name in FORM_FIELDS if not _blank(params.get(name))}
+    if booking is not None and filled:
+        raise BookingError(
+            "booking",
+            "give the booking either as conf 'booking' or in the form's fields, not both "
+            f"(form fields given: {', '.join(filled)})",
+        )
+    if booking is not None:
+        if not isinstance(booking, Mapping):
+            raise BookingError("booking", "must be a JSON object")
+        return booking
+    return filled or None
+
+
+def _blank(value: object) -> bool:
+    return value is None or (isinstance(value, str) and not value.strip())

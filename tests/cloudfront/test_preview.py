@@ -105,7 +105,7 @@ def test_a_404_from_the_function_is_a_404(preview: GuestSitePreview, path: str) 
     assert b"Page not found" in body
 
 
-@pytest.mark.parametrize("path", ["/g/0000000000000", "/missing.html", "/"])
+@pytest.mark.parametrize("path", ["/g/0000000000000", "/missing.html"])
 def test_a_missing_object_is_a_404(preview: GuestSitePreview, path: str) -> None:
     status, headers, body = fetch(preview.url + path)
 
@@ -171,3 +171,30 @@ def test_policy_headers_cover_every_part_of_a_policy() -> None:
         "X-Content-Type-Options": "nosniff",
         "X-Test": "1",
     }
+
+
+def test_the_root_lists_every_guest_page_by_its_address(preview: GuestSitePreview) -> None:
+    status, headers, body = fetch(preview.url + "/")
+
+    assert status == 200
+    assert headers["Content-Type"] == "text/html; charset=utf-8"
+    assert "default-src 'none'" in headers["Content-Security-Policy"]
+    page = body.decode("utf-8")
+    assert '<a href="/g/7K3QX9MZ2ABCD">' in page
+    assert "<td>Zoë</td>" in page  # the page's own title
+    assert "robots.txt" not in page
+    assert '<meta name="robots" content="noindex, nofollow">' in page
+    # Every link it lists is served.
+    assert fetch(preview.url + "/g/7K3QX9MZ2ABCD")[0] == 200
+
+
+def test_the_local_stacks_guest_addresses_are_the_previews(preview: GuestSitePreview) -> None:
+    from charter_pipeline.config import load_config
+    from sandbox.run import local_variable
+
+    config = load_config(local_variable("E1LOCAL", preview.url))
+
+    assert config.guest_base_url == f"{preview.url}/g/"
+    assert config.guest_bucket == BUCKET
+    status, _, body = fetch(f"{config.guest_base_url}7K3QX9MZ2ABCD")
+    assert (status, body.decode("utf-8")) == (200, PAGE)

@@ -22,23 +22,26 @@ def refuse_manual_booking(error: BookingError) -> str:
     return f"Manual booking refused: {error}"
 
 
-def collect_task(manual_booking: Mapping[str, Any] | None) -> dict[str, Any]:
-    """``collect_bookings``: a manual booking (validated before any outside call) or a poll of the exports."""
+def collect_task(params: Mapping[str, Any]) -> dict[str, Any]:
+    """``collect_bookings``: a manual booking (conf ``booking`` or the trigger form's fields, validated before any
+    outside call) or a poll of the exports."""
     from datetime import UTC
 
     from airflow.sdk.exceptions import AirflowFailException
 
+    from charter_pipeline.trigger_form import manual_booking as booking_of
+
     now = datetime.now(UTC)
     config = pipeline_config()
-    if manual_booking is not None:
-        if not isinstance(manual_booking, Mapping):
-            raise AirflowFailException("Manual booking refused: booking must be a JSON object")
-        from charter_pipeline.booking import parse_booking
+    try:
+        manual_booking = booking_of(params)
+        if manual_booking is not None:
+            from charter_pipeline.booking import parse_booking
 
-        try:
             parse_booking(manual_booking, config.tz)
-        except BookingError as exc:
-            raise AirflowFailException(refuse_manual_booking(exc)) from None
+    except BookingError as exc:
+        raise AirflowFailException(refuse_manual_booking(exc)) from None
+    if manual_booking is not None:
         with airflow_errors():
             intake = Poll(config, now).manual(manual_booking)
     else:
