@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-from charter_pipeline.config import DEFAULTS, VARIABLE_KEY, ConfigError, PipelineConfig, load_config
+from charter_pipeline.config import VARIABLE_KEY, ConfigError, PipelineConfig, load_config
 
 QUEUE_ENV = "CHARTER_EXPORTS_QUEUE_URL"
 # A doctor answers in seconds: two tries, short timeouts (the pipeline's own policy waits much longer).
@@ -38,7 +38,7 @@ class Finding:
 
     def line(self) -> str:
         mark = {True: "ok  ", None: "warn", False: "FAIL"}[self.ok]
-        text = f"{mark}  {self.check}: {self.detail}"
+        text = f"{mark}  {self.check}: {self.detail.rstrip('.')}"
         return f"{text}. Fix: {self.fix}" if self.fix and self.ok is not True else text
 
 
@@ -80,10 +80,17 @@ def _aws_cause(exc: Exception) -> str:
 class Doctor:
     """Runs the checks against one deployment's config and connections."""
 
-    def __init__(self, config: PipelineConfig, *, aws_conn_id: str = "aws_default") -> None:
+    def __init__(self, config: PipelineConfig, *, aws_conn_id: str = "aws_default", usable: bool = True) -> None:
         self.config = config
+        self.usable = usable  # False: config holds the defaults because the Variable is unusable
         self.aws_conn_id = aws_conn_id
         self.aws_ok = True
+        self._clients: dict[str, Any] = {}
+
+    def client(self, service: str) -> Any:
+        if service not in self._clients:
+            self._clients[service] = _aws_client(service, self.aws_conn_id)
+        return self._clients[service]
 
     def findings(self) -> Iterator[Finding]:
         config = self.config
@@ -107,11 +114,19 @@ class Doctor:
             except Exception as exc:  # a check that breaks is a failed check, never a traceback
                 yield Finding(name, False, f"could not be checked: {type(exc).__name__}", "see the api-server log")
 
+    def blocked(self, name: str) -> Finding | None:
+        """The line for a resource that cannot be checked because an earlier line failed."""
+        if not self.usable:
+            return Finding(name, False, "not checked: the Variable is not usable", "fix the Variable line above first")
+        if not self.aws_ok:
+            return Finding(name, False, "not checked: AWS is not reachable", "fix the AWS line above first")
+        return None
+
     # --- AWS ---------------------------------------------------------------------------------------------------
     def aws(self) -> Finding:
         name = f"AWS ({self.aws_conn_id})"
         try:
-            identity = _aws_client("sts", self.aws_conn_id).get_caller_identity()
+            identity = self.client("sts").get_caller_identity()
         except Exception as exc:
             self.aws_ok = False
             return Finding(
@@ -124,10 +139,10 @@ class Doctor:
 
     def table(self, what: str, table: str, key: str) -> Finding:
         name = f"{what} {table!r}"
-        if not self.aws_ok:
-            return Finding(name, False, "not checked: AWS is not reachable", "fix the AWS line above first")
+        if blocked := self.blocked(name):
+            return blocked
         try:
-            described = _aws_client("dynamodb", self.aws_conn_id).describe_table(TableName=table)["Table"]
+            described = self.client("dynamodb").describe_table(TableName=table)["Table"]
         except Exception as exc:
             return Finding(
                 name,
@@ -150,10 +165,10 @@ class Doctor:
 
     def bucket(self, what: str, bucket: str) -> Finding:
         name = f"{what} {bucket!r}"
-        if not self.aws_ok:
-            return Finding(name, False, "not checked: AWS is not reachable", "fix the AWS line above first")
+        if blocked := self.blocked(name):
+            return blocked
         try:
-            _aws_client("s3", self.aws_conn_id).head_bucket(Bucket=bucket)
+            self.client("s3").head_bucket(Bucket=bucket)
         except Exception as exc:
             cause = _aws_cause(exc)
             if cause in ("404", "NoSuchBucket"):
@@ -169,6 +184,8 @@ class Doctor:
             found = self.bucket(what, location.bucket)
             return Finding(f"{what} {uri}", found.ok, found.detail, found.fix)
         folder = location.prefix
+        if blocked := self.blocked(f"{what} {uri}"):
+            return blocked
         if os.path.isdir(folder):
             return Finding(f"{what} {uri}", True, "folder exists")
         return Finding(f"{what} {uri}", False, "no such folder", f"create {folder} (make bootstrap does)")
@@ -184,10 +201,10 @@ class Doctor:
                 f"set cloudfront_distribution_id in the {VARIABLE_KEY} Variable",
             )
         name = f"CloudFront distribution {distribution_id}"
-        if not self.aws_ok:
-            return Finding(name, False, "not checked: AWS is not reachable", "fix the AWS line above first")
+        if blocked := self.blocked(name):
+            return blocked
         try:
-            answer = _aws_client("cloudfront", self.aws_conn_id).get_distribution(Id=distribution_id)
+            answer = self.client("cloudfront").get_distribution(Id=distribution_id)
         except Exception as exc:
             return Finding(
                 name,
@@ -202,10 +219,10 @@ class Doctor:
         if not url:
             return Finding("exports queue", True, f"{QUEUE_ENV} is not set: the schedule alone starts runs")
         name = f"exports queue {url}"
-        if not self.aws_ok:
-            return Finding(name, False, "not checked: AWS is not reachable", "fix the AWS line above first")
+        if blocked := self.blocked(name):
+            return blocked
         try:
-            _aws_client("sqs", self.aws_conn_id).get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])
+            self.client("sqs").get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])
         except Exception as exc:
             return Finding(
                 name,
@@ -284,22 +301,22 @@ def _connection_url(conn_id: str) -> str:
 
 
 def run(raw_variable: str | dict[str, Any] | None = None, source: str = "") -> list[Finding]:
-    """Every check, in order: the Variable first (its defaults stand in when it is unusable)."""
+    """Every check, in order: the Variable first (when it is unusable, the resources it names are not checked)."""
     if not source:
         raw_variable, source = read_variable()
     try:
-        config = load_config(raw_variable)
+        config, usable = load_config(raw_variable), True
         first = Finding(f"Variable {VARIABLE_KEY}", True, f"valid (from {source})")
     except ConfigError as exc:
-        config = load_config(dict(DEFAULTS))
-        first = Finding(
-            f"Variable {VARIABLE_KEY}", False, f"{exc} (from {source}); checking the defaults", "fix that key"
-        )
-    return [first, *Doctor(config).findings()]
+        config, usable = load_config(None), False
+        first = Finding(f"Variable {VARIABLE_KEY}", False, f"{exc} (from {source})", "fix that key")
+    return [first, *Doctor(config, usable=usable).findings()]
 
 
 def main() -> int:
     """``python -m charter_pipeline.doctor`` (``make doctor``)."""
+    # One line per check: Airflow's info lines (a credential source per AWS client) would bury them.
+    os.environ.setdefault("AIRFLOW__LOGGING__LOGGING_LEVEL", "WARNING")
     findings = run()
     failed = sum(finding.ok is False for finding in findings)
     summary = f"{failed} check(s) failed" if failed else "every check passed"
