@@ -31,14 +31,15 @@ class _StaffPageApp:
 class CharterBookingsPlugin(AirflowPlugin):
     name = "charter_bookings"
     fastapi_apps = _StaffPageApp()
-    # With url_route the UI shows the page in a frame inside its own layout; "browse" puts the entry in the
-    # Browse menu beside the other operational views.
+    # No url_route: the entry opens the page on its own rather than in the UI's frame. Airflow frames plugin views
+    # in a sandbox without allow-popups, where a guest page link (a page that refuses to be framed itself:
+    # include/cloudfront/response-headers-policy.json) could not be opened at all. "browse" puts the entry in
+    # the Browse menu beside the other operational views.
     external_views = [  # noqa: RUF012 (AirflowPlugin declares it a plain class-level list)
         {
             "name": "Charter bookings",
             "href": URL_PREFIX + "/",
             "destination": "nav",
-            "url_route": "charter-bookings",
             "category": "browse",
         }
     ]

@@ -289,7 +289,9 @@ class LedgerHook(AwsBaseHook):
                 if name != "booking_id" and low <= value.get("S", "") < high:
                     named.add(name)
         records, crew = self._records_and_crew(named)
-        found = [r for r in records if (b := r.booking) is not None and start <= b.start < end]
+        # The record's own start decides (a stale index name of a moved charter is dropped); read from the
+        # snapshot alone, without building the whole Booking.
+        found = [r for r in records if r.snapshot and start <= datetime.fromisoformat(r.snapshot["start"]) < end]
         return found, crew
 
     def backlog_records(self, limit: int = 200) -> tuple[list[LedgerRecord], dict[str, str]]:
