@@ -325,3 +325,12 @@ def test_readable_at_phone_width(deployment: Deployment, browser: Any) -> None:
     width = page.evaluate("document.documentElement.scrollWidth")
     assert width <= 390, f"the page is {width}px wide at a 390px viewport"
     page.screenshot(path=str(DOCS / "charter-bookings-phone.png"), full_page=True)
+
+    # The UI's own theme choice (next-themes keeps it in localStorage, same origin) is followed.
+    page.evaluate("window.localStorage.setItem('theme', 'dark')")
+    page.reload(wait_until="networkidle")
+    assert page.evaluate("document.documentElement.classList.contains('dark')")
+    assert page.evaluate("getComputedStyle(document.body).backgroundColor") == "rgb(26, 26, 30)"
+    page.evaluate("window.localStorage.setItem('theme', 'light')")
+    page.reload(wait_until="networkidle")
+    assert page.evaluate("getComputedStyle(document.body).backgroundColor") == "rgb(255, 255, 255)"
