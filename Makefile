@@ -13,14 +13,14 @@ LOCK_PYTHON := 3.11.7
 STAMP := $(VENV)/.installed
 # Folders that exist in this checkout; empty ones are not in a fresh clone.
 CODE_DIRS := $(wildcard bin dags plugins sandbox tests benchmarks)
-TYPED := plugins/charter_pipeline $(wildcard dags/*.py)
+TYPED := plugins/charter_pipeline $(wildcard plugins/*.py) $(wildcard dags/*.py)
 # Extra arguments for pytest, e.g. `make test PYTEST_ARGS="-k dags -x"`; for `make lock`, e.g. LOCK_ARGS=--upgrade.
 PYTEST_ARGS ?=
 LOCK_ARGS ?=
 ARGS ?=
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 
-.PHONY: help install lock system-deps lint format typecheck test run demo bench bootstrap trigger clean distclean
+.PHONY: help install lock system-deps lint format typecheck test run demo bench bootstrap trigger doctor clean distclean
 
 help: ## list the targets (the default)
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z][a-z-]*:.*## / {printf "  make %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -93,6 +93,10 @@ bootstrap: install ## create the tables and buckets the pipeline expects (ARGS="
 # BOOKING comes through the environment (make exports command-line variables), so no quote in it can break the shell.
 trigger: ## one booking through Airflow's REST API: BOOKING='{"booking_id": ...}' or BOOKING=@file.json, or ARGS=--poll (ARGS=--wait waits); AIRFLOW_URL/AIRFLOW_TOKEN for a deployment
 	@python3 bin/trigger_booking.py $${BOOKING:+"$$BOOKING"} $(ARGS)
+
+# Connections and the Variable as Airflow gives them: AIRFLOW_CONN_* / AIRFLOW_VAR_CHARTER_PIPELINE, else AIRFLOW_HOME's DB.
+doctor: install ## check every connection and resource the pipeline needs (one line each; exit 1 on any failure)
+	PYTHONPATH=plugins $(PY) -m charter_pipeline.doctor
 
 clean: ## remove caches and the local stack's state (.sandbox/, .airflow/); keeps .venv/
 	rm -rf .sandbox .airflow .pytest_cache .mypy_cache .ruff_cache .hypothesis test-artifacts build

@@ -23,7 +23,7 @@ from urllib.parse import quote, unquote, urlsplit
 
 from airflow.sdk import BaseHook
 
-from charter_pipeline.hooks.policy import ServiceRejected, aws_client_config, translated_aws_errors
+from charter_pipeline.hooks.policy import ServiceError, ServiceRejected, aws_client_config, translated_aws_errors
 
 EXPORT_SUFFIXES = (".csv", ".json")
 
@@ -178,6 +178,38 @@ class ExportsHook(BaseHook):
         target = location.uri_of(name)
         self.log.info("Quarantined a row as %s", target)
         return target
+
+    def recent_quarantine(self, uri: str, *, limit: int = 20) -> list[dict[str, Any]]:
+        """The newest ``limit`` quarantine records under ``uri``, newest first, each with its ``uri``.
+
+        Outside calls on S3: one ListObjectsV2 per 1,000 records, then one GetObject per record returned. A record
+        that cannot be read or decoded comes back as its uri with a ``reason`` saying so.
+        """
+        location = Location.parse(uri)
+        found: list[tuple[datetime, str]] = []
+        if location.scheme == "s3":
+            with translated_aws_errors(f"S3 bucket {location.bucket!r}", self.aws_conn_id, self._secrets):
+                pages = (
+                    self._s3_client()
+                    .get_paginator("list_objects_v2")
+                    .paginate(Bucket=location.bucket, Prefix=location.prefix)
+                )
+                for page in pages:
+                    for entry in page.get("Contents", []):
+                        if str(entry["Key"]).endswith(".json"):
+                            found.append((entry["LastModified"], f"s3://{location.bucket}/{entry['Key']}"))
+        else:
+            folder = Path(location.prefix)
+            for path in folder.glob("*.json") if folder.is_dir() else []:
+                found.append((datetime.fromtimestamp(path.stat().st_mtime, tz=UTC), location.uri_of(path.name)))
+        records = []
+        for _, record_uri in sorted(found, reverse=True)[:limit]:
+            try:
+                record = json.loads(self.read(ExportFile(record_uri, "", "", datetime.now(UTC), 0)))
+            except (ServiceError, ValueError) as exc:
+                record = {"reason": f"quarantine record unreadable: {type(exc).__name__}"}
+            records.append({**(record if isinstance(record, dict) else {}), "uri": record_uri})
+        return records
 
     def _list_s3(self, location: Location, excluded: Location | None) -> list[ExportFile]:
         files = []

@@ -8,6 +8,8 @@ Item layout (one per booking; the pipeline owns every attribute but the key):
   attempts, last_error, first_seen_at, updated_at
 and one bookkeeping item ``#poll-state``: the export files already read (gzip JSON, so years of files fit the
 400 KB item limit) and the backlog of bookings that still need work (failed, or beyond max_bookings_per_run).
+Per month, one ``#charters starting in YYYY-MM`` item: booking id -> UTC start, for the staff page (index_charters).
+Optional per booking: crew_answers (JSON list of name, role, response) and crew_answers_at, from aftercare.
 
 A poll reads only SUMMARY_ATTRIBUTES of every booking its exports name, and whole items of those it decides.
 """
@@ -55,6 +57,10 @@ _SUMMARY_PROJECTION = {
     "ProjectionExpression": ", ".join(f"#a{number}" for number in range(len(SUMMARY_ATTRIBUTES))),
     "ExpressionAttributeNames": {f"#a{number}": name for number, name in enumerate(SUMMARY_ATTRIBUTES)},
 }
+# The month items of the staff page's charter index ("#" like POLL_STATE_ID: longer than any booking id).
+CHARTER_INDEX_PREFIX = "#charters starting in "
+# Booking ids per UpdateItem: 40 names of up to 64 characters stay well inside the 4 KB expression limit.
+_INDEX_NAMES_PER_CALL = 40
 # DynamoDB's limits: 100 keys per BatchGetItem, 25 puts per BatchWriteItem.
 _BATCH_GET = 100
 _BATCH_WRITE = 25
@@ -237,6 +243,86 @@ class LedgerHook(AwsBaseHook):
             },
         )
 
+    # --- the staff page's charter index ---------------------------------------------------------------------
+    def index_charters(self, records: Iterable[LedgerRecord]) -> int:
+        """Note each record's booking under the month its charter starts in (one small item per month).
+
+        The ledger's only key is ``booking_id`` (CONTRACT.md section 2), so "charters starting between two dates"
+        cannot be queried; a Scan costs the whole history. The "Charter bookings" page reads instead the few
+        month items its dates cover, then the bookings they name in batches. Each booking is one attribute of its
+        month's item (name: booking id, value: UTC start), set without reading first, so concurrent writers never
+        overwrite each other; a booking that moved to another month stays behind as a stale name, which the page
+        drops when the record's own start disagrees. Returns the number of calls made.
+        """
+        by_month: dict[str, dict[str, str]] = {}
+        for record in records:
+            booking = record.booking
+            if booking is not None:
+                start = booking.start.astimezone(UTC)
+                by_month.setdefault(start.strftime("%Y-%m"), {})[record.booking_id] = start.isoformat()
+        calls = 0
+        for month, starts in sorted(by_month.items()):
+            entries = sorted(starts.items())
+            for first in range(0, len(entries), _INDEX_NAMES_PER_CALL):
+                chunk = entries[first : first + _INDEX_NAMES_PER_CALL]
+                self.calls += 1
+                calls += 1
+                self.client.update_item(
+                    TableName=self.table_name,
+                    Key={"booking_id": {"S": charter_index_id(month)}},
+                    UpdateExpression="SET " + ", ".join(f"#b{i} = :s{i}" for i in range(len(chunk))),
+                    ExpressionAttributeNames={f"#b{i}": booking_id for i, (booking_id, _) in enumerate(chunk)},
+                    ExpressionAttributeValues={f":s{i}": {"S": start} for i, (_, start) in enumerate(chunk)},
+                )
+        return calls
+
+    def charters_starting(self, start: datetime, end: datetime) -> tuple[list[LedgerRecord], dict[str, str]]:
+        """Records of the bookings whose charter starts in [start, end), as the month index names them, and
+        each one's crew answers as stored (JSON text; absent when not known).
+
+        Outside calls: one BatchGetItem for the month items (up to 100 months), then one per 100 bookings.
+        """
+        low, high = start.astimezone(UTC).isoformat(), end.astimezone(UTC).isoformat()
+        named: set[str] = set()
+        for item in self._batch_get([charter_index_id(month) for month in index_months(start, end)]):
+            for name, value in item.items():
+                if name != "booking_id" and low <= value.get("S", "") < high:
+                    named.add(name)
+        records, crew = self._records_and_crew(named)
+        # The record's own start decides (a stale index name of a moved charter is dropped); read from the
+        # snapshot alone, without building the whole Booking.
+        found = [r for r in records if r.snapshot and start <= datetime.fromisoformat(r.snapshot["start"]) < end]
+        return found, crew
+
+    def backlog_records(self, limit: int = 200) -> tuple[list[LedgerRecord], dict[str, str]]:
+        """Records of the bookings the poll state says are still owed work (failed, or beyond a run's maximum),
+        and their crew answers as ``charters_starting`` gives them.
+
+        Outside calls: one GetItem reading only the backlog, then one BatchGetItem per 100 bookings.
+        """
+        self.calls += 1
+        answer = self.client.get_item(
+            TableName=self.table_name,
+            Key={"booking_id": {"S": POLL_STATE_ID}},
+            ProjectionExpression="backlog",
+        )
+        backlog = json.loads(answer.get("Item", {}).get("backlog", {}).get("S", "[]"))
+        return self._records_and_crew(backlog[:limit])
+
+    def _records_and_crew(self, booking_ids: Iterable[str]) -> tuple[list[LedgerRecord], dict[str, str]]:
+        records, crew = [], {}
+        for item in self._batch_get(booking_ids):
+            record = record_from_item(item)
+            records.append(record)
+            if "crew_answers" in item:
+                crew[record.booking_id] = str(item["crew_answers"].get("S", ""))
+        return records, crew
+
+    def record_crew_answers(self, booking_id: str, answers: Iterable[Mapping[str, str]]) -> None:
+        """Keep the crew's answers as SCC last gave them (name, role, response), for the staff page."""
+        kept = [{key: str(answer.get(key, "")) for key in ("name", "role", "response")} for answer in answers]
+        self._update(booking_id, {"crew_answers": json.dumps(kept), "crew_answers_at": now_iso()})
+
     def test_connection(self) -> tuple[bool, str]:
         """Check that the ledger table exists and is reachable with this connection."""
         try:
@@ -244,6 +330,22 @@ class LedgerHook(AwsBaseHook):
         except Exception as exc:  # any failure is the answer test_connection reports
             return False, f"ledger table {self.table_name!r}: {type(exc).__name__}"
         return True, f"ledger table {self.table_name!r} is reachable"
+
+
+def charter_index_id(month: str) -> str:
+    """The key of the index item for charters starting in ``month`` (YYYY-MM, UTC)."""
+    return f"{CHARTER_INDEX_PREFIX}{month} (pipeline bookkeeping, not a booking)"
+
+
+def index_months(start: datetime, end: datetime) -> list[str]:
+    """The UTC months (YYYY-MM) that [start, end) touches, at most 100 (one BatchGetItem)."""
+    months: list[str] = []
+    year, month = start.astimezone(UTC).year, start.astimezone(UTC).month
+    last = end.astimezone(UTC)
+    while (year, month) <= (last.year, last.month) and len(months) < _BATCH_GET:
+        months.append(f"{year:04d}-{month:02d}")
+        year, month = (year + 1, 1) if month == 12 else (year, month + 1)
+    return months
 
 
 def _attribute(value: Any) -> dict[str, Any]:
