@@ -456,7 +456,7 @@ def _masked(section: Section, secrets: Sequence[str]) -> Section:
         return text
 
     rows = [[mask(c) for c in row] for row in section.rows]
-    return Section(mask(section.title), section.columns, rows, mask(section.note), section.links)
+    return Section(mask(section.title), section.columns, rows, mask(section.note), section.links, section.buttons)
 
 
 _STYLE = """
