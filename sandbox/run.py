@@ -1,8 +1,8 @@
 """``make run``: the whole pipeline on this machine, with stand-ins for every outside service.
 
-Starts moto (5055) with the counting AWS proxy (5056), the JADA calendar (8081), ShipCaptainCrew (8082) and
-alert receiver (8083) stand-ins, the guest-site preview (8090) and the inspector (8095); creates the buckets, tables and CloudFront
-distribution (``sandbox.bootstrap``); then runs ``airflow standalone`` (8080) on this repo's dags/ and plugins/
+Starts moto (5055) with the counting AWS proxy (5056), the JADA calendar (8081), ShipCaptainCrew (8082) and the
+alert receiver (8083) stand-ins, the guest-site preview (8090) and the inspector (8095); creates the buckets, tables
+and CloudFront distribution (``sandbox.bootstrap``); then runs ``airflow standalone`` (8080) on this repo's dags/ and plugins/
 with the connections and the Variable in its environment, unpauses the DAGs, drops the sample exports and triggers
 one run. The poll then repeats every 2 minutes, so new files dropped into the exports bucket show up quickly.
 
