@@ -2,9 +2,10 @@
 
 Starts moto (5055) with the counting AWS proxy (5056), the JADA calendar (8081), ShipCaptainCrew (8082) and the
 alert receiver (8083) stand-ins, the guest-site preview (8090) and the inspector (8095); creates the buckets, tables
-and CloudFront distribution (``sandbox.bootstrap``); then runs ``airflow standalone`` (8080) on this repo's dags/ and plugins/
-with the connections and the Variable in its environment, unpauses the DAGs, drops the sample exports and triggers
-one run. The poll then repeats every 2 minutes, so new files dropped into the exports bucket show up quickly.
+and CloudFront distribution (``sandbox.bootstrap``); then runs ``airflow standalone`` (8080) on this repo's dags/
+and plugins/ with the connections and the Variable in its environment, unpauses the DAGs, drops the sample exports
+and triggers one run. The poll then repeats every 2 minutes, so new files dropped into the exports bucket show up
+quickly.
 
 Ctrl-C stops everything it started. Airflow's home (.airflow/: metadata database, logs) is kept between runs; the
 stand-ins start empty each time, and so does moto, so every ``make run`` begins with a fresh ledger and buckets.
