@@ -1,12 +1,12 @@
 """``make run``: the whole pipeline on this machine, with stand-ins for every outside service.
 
-Starts moto (5055) with the counting AWS proxy (5056), the JADA calendar (8081) and ShipCaptainCrew (8082)
-stand-ins, the guest-site preview (8090) and the inspector (8095); creates the buckets, tables and CloudFront
-distribution (``sandbox.bootstrap``); then runs ``airflow standalone`` (8080) on this repo's dags/ and plugins/
-with the connections and the Variable in its environment, drops the sample exports and unpauses the DAG: the
-scheduled poll that starts on unpause reads the samples (a run is triggered only if none starts), and that run is
-printed. The poll then repeats every 2 minutes, so new files dropped into the exports bucket show up quickly.
-Guest addresses (summary, calendar entries) point at the guest-site preview, not the production domain.
+Starts moto (5055) with the counting AWS proxy (5056), the JADA calendar (8081), ShipCaptainCrew (8082) and the
+alert receiver (8083) stand-ins, the guest-site preview (8090) and the inspector (8095); creates the buckets, tables
+and CloudFront distribution (``sandbox.bootstrap``); then runs ``airflow standalone`` (8080) on this repo's dags/
+and plugins/ with the connections and the Variable in its environment, drops the sample exports and unpauses the
+DAGs: the scheduled poll that starts on unpause reads the samples (a run is triggered only if none starts), and
+that run is printed. The poll then repeats every 2 minutes, so new files dropped into the exports bucket show up
+quickly. Guest addresses (summary, calendar entries) point at the guest-site preview, not the production domain.
 
 Ctrl-C stops everything it started. Every ``make run`` starts clean: the stand-ins and moto start empty (a fresh
 ledger and buckets), and Airflow's home (.airflow/: metadata database, logs, old runs) is emptied first, since the
@@ -43,7 +43,9 @@ from sandbox.samples import sample_variable, write_samples
 from sandbox.stack import SandboxStack
 
 DAG_ID = "charter_booking_pipeline"
-PORTS = {"moto": 5055, "aws": 5056, "jada": 8081, "scc": 8082}
+PORTS = {"moto": 5055, "aws": 5056, "jada": 8081, "scc": 8082, "alerts": 8083}
+# The other DAGs `make run` schedules besides DAG_ID, each unpaused once it is parsed (CONTRACT.md sections 11, 12).
+OTHER_DAG_IDS = ("charter_aftercare", "charter_reconcile")
 PREVIEW_PORT = 8090
 INSPECTOR_PORT = 8095
 AIRFLOW_PORT = 8080
@@ -274,7 +276,8 @@ def run(*, trigger: bool = True) -> int:
         connections = stack.connections_env()
         os.environ.update(connections)
         print(
-            f"stand-ins: moto {stack.moto_url}, AWS proxy {stack.aws_url}, JADA {stack.jada_url}, SCC {stack.scc_url}"
+            f"stand-ins: moto {stack.moto_url}, AWS proxy {stack.aws_url}, JADA {stack.jada_url}, SCC {stack.scc_url}, "
+            f"alerts {stack.alerts_url}"
         )
 
         report = bootstrap(load_config(sample_variable("")), create_distribution=True)
@@ -286,10 +289,16 @@ def run(*, trigger: bool = True) -> int:
         variable = local_variable(report.distribution_id, preview_url)
         config = load_config(variable)
         VARIABLE_FILE.write_text(json.dumps(variable, indent=2) + "\n", encoding="utf-8")
-        secrets = (stack.dashboard_token, stack.scc_service_key, stack.aws_secret_access_key)
+        secrets = (stack.dashboard_token, stack.scc_service_key, stack.aws_secret_access_key, stack.alerts_token)
         inspector = Inspector(
             InspectorSources(
-                stack.jada_url, stack.scc_url, stack.moto_url, config, secrets=secrets, preview_url=preview_url
+                stack.jada_url,
+                stack.scc_url,
+                stack.moto_url,
+                config,
+                secrets=secrets,
+                preview_url=preview_url,
+                alerts_url=stack.alerts_url,
             ),
             port=INSPECTOR_PORT,
         )
@@ -336,6 +345,9 @@ def run(*, trigger: bool = True) -> int:
             print(f"sample exports: {', '.join(written)}")
 
         run_id, how = start_first_poll(api, drop_samples, trigger=trigger)
+        for other in OTHER_DAG_IDS:
+            if api.dag_known(other):
+                api.unpause(other)
         if run_id:
             print(f"samples read by run {run_id} ({how}):")
             print(f"  http://127.0.0.1:{AIRFLOW_PORT}/dags/{DAG_ID}/runs/{quote(run_id, safe='')}")
