@@ -5,6 +5,7 @@ answers and quarantine records, all through the pipeline's own hooks.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
@@ -128,7 +129,7 @@ def _record_progress(ledger: LedgerHook, sample: SampleCharter, record: LedgerRe
         else:
             ledger.record_step(sample.booking_id, step, fp, f"{step} done")
     if crew and sample.crew is not None:
-        ledger.record_crew_answers(sample.booking_id, sample.crew)
+        ledger.record_crew_answers(sample.booking_id, json.dumps(list(sample.crew)))
 
 
 def backlog_of(samples: Iterable[SampleCharter]) -> list[str]:

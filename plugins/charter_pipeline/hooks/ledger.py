@@ -11,7 +11,6 @@ Item layout (one per booking; the pipeline owns every attribute but the key):
 and one bookkeeping item ``#poll-state``: the export files already read (gzip JSON, so years of files fit the
 400 KB item limit) and the backlog of bookings that still need work (failed, or beyond max_bookings_per_run).
 Per month, one ``#charters starting in YYYY-MM`` item: booking id -> UTC start, for the staff page (index_charters).
-Optional per booking: crew_answers (JSON list of name, role, response) and crew_answers_at, from aftercare.
 
 A poll reads only SUMMARY_ATTRIBUTES of every booking its exports name, and whole items of those it decides.
 """
@@ -373,11 +372,6 @@ class LedgerHook(AwsBaseHook):
             if "crew_answers" in item:
                 crew[record.booking_id] = str(item["crew_answers"].get("S", ""))
         return records, crew
-
-    def record_crew_answers(self, booking_id: str, answers: Iterable[Mapping[str, str]]) -> None:
-        """Keep the crew's answers as SCC last gave them (name, role, response), for the staff page."""
-        kept = [{key: str(answer.get(key, "")) for key in ("name", "role", "response")} for answer in answers]
-        self._update(booking_id, {"crew_answers": json.dumps(kept), "crew_answers_at": now_iso()})
 
     def test_connection(self) -> tuple[bool, str]:
         """Check that the ledger table exists and is reachable with this connection."""
