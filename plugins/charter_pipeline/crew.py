@@ -379,6 +379,11 @@ def _holds_amount(line: str) -> bool:
     return any(not _UNIT_AFTER.match(line, found.end()) for found in _BARE_AMOUNT.finditer(line))
 
 
+def holds_amount(line: str) -> bool:
+    """Whether a line holds an amount ("$25", "25.00 USD", a bare "150.00"), whatever its words say."""
+    return _holds_amount(line)
+
+
 def _speaks_of_money(line: str) -> bool:
     words = _words(line)
     for i in range(len(words)):

@@ -84,10 +84,23 @@ class LedgerRecord:
     updated_at: str = ""
     source: str = ""  # "file#row" of the winning snapshot, for the operator
     row_digest: str = ""  # exports.RawRow.digest of the row the snapshot was read from ("" if not from CSV)
+    # Aftercare (CONTRACT.md section 11), written by hooks/ledger.py's record_alert_sent, record_crew_answers and
+    # record_page_retiring/record_page_retired only, never by the poll or the per-booking steps.
+    alerts_sent: frozenset[str] = frozenset()  # alert ids the desk's receiver answered 2xx (or logged): never again
+    crew_alert_open: str = ""  # id of the last crew_declined/crew_pending alert delivered and not yet all-cleared
+    crew_answers: str = ""  # JSON list of {name, role, response} as SCC last answered (no e-mail addresses)
+    crew_checked_at: str = ""  # when the aftercare DAG last read those answers
+    retired_hash: str = ""  # hash of the neutral notice the guest page was (being) replaced with: set = retiring
+    retired_at: str = ""  # when the retired page's invalidation was made: the retirement is complete
 
     @property
     def booking(self) -> Booking | None:
         return Booking.from_dict(self.snapshot) if self.snapshot else None
+
+    @property
+    def retired(self) -> bool:
+        """The guest page is retired or being retired: nothing may publish it again (CONTRACT.md section 11)."""
+        return bool(self.retired_hash or self.retired_at)
 
     @property
     def published(self) -> bool:

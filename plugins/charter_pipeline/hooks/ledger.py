@@ -6,6 +6,8 @@ Item layout (one per booking; the pipeline owns every attribute but the key):
   fingerprint, status, source, state, session_id, calendar_id, scc_event_id, page_hash, invalidation_id
   <step>_fp, <step>_result, <step>_at   per step in ledger.STEPS: the fingerprint it last completed for
   attempts, last_error, first_seen_at, updated_at
+  alerts_sent (string set), crew_alert_open, crew_answers, crew_checked_at, retired_hash, retired_at,
+  retired_invalidation_id   aftercare bookkeeping (CONTRACT.md section 11), written only by its own methods
 and one bookkeeping item ``#poll-state``: the export files already read (gzip JSON, so years of files fit the
 400 KB item limit) and the backlog of bookings that still need work (failed, or beyond max_bookings_per_run).
 
@@ -47,6 +49,8 @@ _PLAIN_FIELDS = (
     "source",
     "row_digest",
 )
+# Written only by the aftercare methods below; read with every whole record.
+_AFTERCARE_FIELDS = ("crew_alert_open", "crew_answers", "crew_checked_at", "retired_hash", "retired_at")
 _STEP_FP = tuple(f"{step}_fp" for step in STEPS)
 _ABSENT: Mapping[str, str] = {}
 # The attributes of a RecordSummary. "state" is a DynamoDB reserved word, hence names through placeholders.
@@ -211,6 +215,58 @@ class LedgerHook(AwsBaseHook):
         self.calls += 1
         self.client.update_item(**request)
 
+    # --- aftercare (CONTRACT.md sections 11 and 12) -----------------------------------------------------------
+    def published_records(self, *, include_retired: bool = False) -> Iterator[LedgerRecord]:
+        """Every booking that has anything published outside (a calendar entry, an SCC event or a guest page),
+        whole records, read with a consistent Scan; retired ones only when ``include_retired``.
+
+        The ledger has no index but its key, so this reads the whole table once (DynamoDB filters after reading);
+        callers that run hourly or daily (aftercare, reconcile, the staff page) can afford that, the 15-minute
+        poll does not use it. Decide what is upcoming or ended from the records (``aftercare.crew_answers``)."""
+        condition = "(attribute_exists(calendar_id) OR attribute_exists(scc_event_id) OR attribute_exists(page_hash))"
+        if not include_retired:
+            condition += " AND attribute_not_exists(retired_hash) AND attribute_not_exists(retired_at)"
+        request: dict[str, Any] = {"TableName": self.table_name, "ConsistentRead": True, "FilterExpression": condition}
+        while True:
+            self.calls += 1
+            answer = self.client.scan(**request)
+            for item in answer.get("Items", []):
+                if not item.get("booking_id", _ABSENT).get("S", "#").startswith("#"):
+                    yield record_from_item(item)
+            if not answer.get("LastEvaluatedKey"):
+                return
+            request["ExclusiveStartKey"] = answer["LastEvaluatedKey"]
+
+    def record_alert_sent(self, booking_id: str, alert_id: str, *, crew_alert_open: str | None = None) -> None:
+        """Add ``alert_id`` to the booking's delivered alerts (a string set: parallel writers never lose one), and
+        when given, set the crew alert awaiting an all-clear ("" once it is cleared), in the same update."""
+        values: dict[str, Any] = {":sent": {"SS": [alert_id]}}
+        expression = "ADD alerts_sent :sent"
+        if crew_alert_open is not None:
+            expression += " SET crew_alert_open = :open"
+            values[":open"] = {"S": crew_alert_open}
+        self.calls += 1
+        self.client.update_item(
+            TableName=self.table_name,
+            Key={"booking_id": {"S": booking_id}},
+            UpdateExpression=expression,
+            ExpressionAttributeValues=values,
+        )
+
+    def record_crew_answers(self, booking_id: str, answers_json: str) -> None:
+        """The crew's answers as SCC last gave them (JSON, no e-mail addresses), with the time they were read."""
+        self._update(booking_id, {"crew_answers": answers_json, "crew_checked_at": now_iso()})
+
+    def record_page_retiring(self, booking_id: str, notice_hash: str) -> None:
+        """Mark the guest page as being retired, before the notice is uploaded: from here on nothing publishes
+        the page again, even if the upload or the invalidation fails and is retried by a later run."""
+        self._update(booking_id, {"retired_hash": notice_hash})
+
+    def record_page_retired(self, booking_id: str, invalidation_id: str) -> None:
+        """The neutral notice is uploaded and invalidated: the retirement is complete."""
+        values = {"retired_at": now_iso(), "retired_invalidation_id": invalidation_id}
+        self._update(booking_id, {k: v for k, v in values.items() if v})
+
     # --- poll bookkeeping ------------------------------------------------------------------------------------
     def get_poll_state(self) -> PollState:
         self.calls += 1
@@ -335,4 +391,6 @@ def record_from_item(item: Mapping[str, Any]) -> LedgerRecord:
         step_results={step: text(f"{step}_result") for step in STEPS if text(f"{step}_result")},
         attempts=int(attempts) if attempts else 0,
         **{name: text(name) for name in _PLAIN_FIELDS},
+        alerts_sent=frozenset(item.get("alerts_sent", _ABSENT).get("SS", ())),
+        **{name: text(name) for name in _AFTERCARE_FIELDS},
     )

@@ -227,7 +227,8 @@ class ServiceHttpHook(BaseHook):
 
     def _attempt(self, method: str, path: str, *, json: Any = None, params: Mapping[str, str] | None = None) -> Any:
         session = self.get_conn()
-        url = self._base_url + "/" + path.lstrip("/")
+        # An empty path is the base URL itself (the alert receiver's URL is the whole endpoint).
+        url = self._base_url + "/" + path.lstrip("/") if path else self._base_url
         started = time.monotonic()
         try:
             # Redirects are not followed: requests would carry a custom secret header to any other host, and a

@@ -1,0 +1,143 @@
+"""OpsAlertsHook: alerts to the operations desk (connection ``ops_alerts``, CONTRACT.md section 11)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import requests
+
+from charter_pipeline.alerts import Alert, refuse_unsafe
+from charter_pipeline.hooks.policy import HTTP_POLICY, RetryPolicy, ServiceError
+from charter_pipeline.hooks.service_http import ServiceHttpHook, _Transient, base_url_of
+
+if TYPE_CHECKING:
+    from airflow.sdk import Connection
+
+SENT = "sent"
+LOGGED = "logged"
+
+
+def _missing_connection_errors() -> tuple[type[Exception], ...]:
+    # The task SDK and the core raise their own AirflowNotFoundException for a conn_id nobody defined.
+    from airflow.sdk.exceptions import AirflowNotFoundException as SdkNotFound
+
+    try:
+        from airflow.exceptions import AirflowNotFoundException as CoreNotFound
+    except ImportError:  # pragma: no cover - a task-SDK-only worker
+        return (SdkNotFound,)
+    return (SdkNotFound, CoreNotFound)
+
+
+class OpsAlertsHook(ServiceHttpHook):
+    """POST alerts as JSON to the operations desk's receiver.
+
+    ``host`` is the full URL alerts are POSTed to; ``password``, when set, goes as ``Authorization: Bearer``.
+    Without the connection an alert is written to the task log as a warning and counts as handled: a deployment
+    that has no desk receiver yet loses nothing and fails nothing.
+
+    A POST is retried on 429, 5xx, timeouts and dropped connections like any idempotent call: the alert's
+    ``alert_id`` lets the receiver drop a repeat, and a lost answer must not lose the alert.
+    """
+
+    conn_name_attr = "conn_id"
+    default_conn_name = "ops_alerts"
+    conn_type = "http"
+    hook_name = "Operations desk alerts"
+    service_name = "Operations desk alerts"
+    secret_name = "bearer token"
+
+    def __init__(self, conn_id: str | None = None, *, policy: RetryPolicy = HTTP_POLICY) -> None:
+        super().__init__(conn_id, policy=policy)
+        self._configured: bool | None = None
+
+    def auth_headers(self, secret: str) -> dict[str, str]:
+        """The receiver reads an optional bearer token."""
+        return {"Authorization": f"Bearer {secret}"} if secret else {}
+
+    @classmethod
+    def get_ui_field_behaviour(cls) -> dict[str, Any]:
+        """The Airflow UI form: the receiver's URL and an optional bearer token."""
+        behaviour = super().get_ui_field_behaviour()
+        behaviour["relabeling"] = {"host": "Alert receiver URL", "password": "Bearer token (optional)"}
+        behaviour["placeholders"] = {"host": "https://ops.example.com/hooks/charter-alerts"}
+        return behaviour
+
+    @property
+    def configured(self) -> bool:
+        """Whether the ``ops_alerts`` connection exists (read once per hook)."""
+        if self._configured is None:
+            try:
+                self.get_conn()
+            except _missing_connection_errors():
+                self._configured = False
+            else:
+                self._configured = True
+        return self._configured
+
+    def get_conn(self) -> requests.Session:
+        """A requests Session for the receiver; unlike JADA and SCC, the password may be empty."""
+        if self._session is None:
+            conn: Connection = self.get_connection(self.conn_id)
+            secret = conn.password or ""
+            self._base_url = base_url_of(conn)
+            self._secrets = (secret, conn.login or "")
+            session = requests.Session()
+            session.headers.update({"Accept": "application/json", **self.auth_headers(secret)})
+            extra = conn.extra_dejson if conn.extra else {}
+            if "verify" in extra:
+                session.verify = extra["verify"]
+            self._session = session
+        return self._session
+
+    def send(self, alert: Alert) -> str:
+        """Deliver one alert: ``"sent"`` once the receiver answered 2xx, ``"logged"`` when there is no connection.
+
+        Raises AlertRefused for a text holding money, an e-mail address or a secret (nothing is sent or logged),
+        ServiceAuthError on 401/403 (naming the connection), ServiceRejected on another 4xx, ServiceUnavailable
+        when 429/5xx/timeouts outlast the retries. A caller records the alert as delivered only on ``"sent"``
+        or ``"logged"``, so a failed one is sent again, under the same ``alert_id``, by a later attempt.
+        """
+        if not self.configured:
+            refuse_unsafe(alert)
+            self.log.warning(
+                "No connection %r: alert %s (%s) for booking %s written here instead of sent:\n%s",
+                self.conn_id,
+                alert.alert_id,
+                alert.kind,
+                alert.booking_id,
+                alert.text,
+            )
+            return LOGGED
+        refuse_unsafe(alert, secrets=self._secrets)
+        last: _Transient | None = None
+        for attempt in range(1, self.policy.attempts + 1):
+            if last is not None:
+                self.policy.wait(attempt - 1, last.retry_after)
+            try:
+                self._attempt("POST", "", json=alert.to_json())
+            except _Transient as exc:
+                last = exc
+                continue
+            self.log.info("Alert %s (%s) for booking %s delivered", alert.alert_id, alert.kind, alert.booking_id)
+            return SENT
+        assert last is not None
+        raise self._unavailable("POST", "(alert receiver)", last, self.policy.attempts)
+
+    def test_connection(self) -> tuple[bool, str]:
+        """POST nothing: check that the receiver's URL answers at all and accepts the token (a GET, any non-auth
+        answer counts), so testing the connection never puts a false alert on the desk."""
+        try:
+            session = self.get_conn()
+            response = session.get(self._base_url, timeout=self.policy.timeout, allow_redirects=False)
+        except _missing_connection_errors():
+            return False, f"connection {self.conn_id!r} is not defined: alerts are only written to the task log"
+        except (ServiceError, requests.RequestException) as exc:
+            return False, self._safe(f"{self.service_name}: {type(exc).__name__}: {exc}")
+        if response.status_code in (401, 403):
+            return False, (
+                f"{self.service_name} refused the {self.secret_name} of connection {self.conn_id!r} "
+                f"(HTTP {response.status_code})"
+            )
+        if response.status_code >= 500:
+            return False, f"{self.service_name} answered HTTP {response.status_code}"
+        return True, f"{self.service_name} answered at {self._safe(self._base_url)}"
