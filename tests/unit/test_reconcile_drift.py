@@ -114,9 +114,7 @@ def test_a_published_charter_in_sync_and_ahead_is_compared(booking: Booking, con
     assert skip_reason(published(booking, config), booking.start - timedelta(days=1)) is None
 
 
-def test_a_newer_snapshot_not_yet_published_is_pending_work_not_drift(
-    booking: Booking, config: PipelineConfig
-) -> None:
+def test_a_newer_snapshot_not_yet_published_is_pending_work_not_drift(booking: Booking, config: PipelineConfig) -> None:
     moved = replace(booking, passengers=8)
     record = replace(published(booking, config), snapshot=moved.to_dict(), fingerprint=fingerprint(moved))
     assert skip_reason(record, booking.start - timedelta(days=1)) == SKIP_PENDING
@@ -237,9 +235,7 @@ def test_event_differences_status_times_and_crew_names(booking: Booking, config:
 
 def test_a_deleted_event_is_one_difference(booking: Booking, config: PipelineConfig) -> None:
     sent = sent_scc_event(published(booking, config), booking, config)
-    assert [d.line for d in scc_event_differences(sent, [], "evt-1")] == [
-        "SCC event: evt-1 is gone (deleted at SCC)"
-    ]
+    assert [d.line for d in scc_event_differences(sent, [], "evt-1")] == ["SCC event: evt-1 is gone (deleted at SCC)"]
 
 
 def test_a_cancelled_booking_only_needs_its_event_cancelled(booking: Booking, config: PipelineConfig) -> None:
@@ -257,7 +253,8 @@ def test_a_cancelled_booking_only_needs_its_event_cancelled(booking: Booking, co
 def test_money_back_in_the_scc_item_is_a_repaired_difference() -> None:
     assert scrub_difference([], 0) is None
     found = scrub_difference(["crew_pay", "revenue"], 2)
-    assert found is not None and found.repair
+    assert found is not None
+    assert found.repair
     assert found.line == "SCC item: held money again (attributes crew_pay, revenue and 2 note line(s))"
 
 
@@ -269,8 +266,11 @@ def test_page_missing_or_altered_is_repaired_same_content_is_nothing() -> None:
     assert page_difference(SESSION_ID, published_hash, published_hash) is None
     missing = page_difference(SESSION_ID, published_hash, None)
     altered = page_difference(SESSION_ID, published_hash, page_hash("<p>defaced</p>"))
-    assert missing is not None and missing.what == "is missing from the bucket" and missing.repair
-    assert altered is not None and altered.what == "content differs from the page last published"
+    assert missing is not None
+    assert missing.what == "is missing from the bucket"
+    assert missing.repair
+    assert altered is not None
+    assert altered.what == "content differs from the page last published"
 
 
 # --- the alert --------------------------------------------------------------------------------------------------
@@ -284,7 +284,7 @@ def test_the_alert_situation_is_the_reported_set_in_any_order(booking: Booking) 
     assert reported([a, repaired]) == [a]
     text = alert_text(booking, [a, b], TZ)
     assert text.splitlines()[0].startswith("Drift on booking BS-1001: Sea Breeze, 2026-12-04 10:00.")
-    assert f"- {a.line}" in text and f"- {b.line}" in text
+    assert f"- {a.line}" in text
+    assert f"- {b.line}" in text
     assert "uploaded again" not in text
     assert not any(holds_amount(line) for line in text.splitlines())
-

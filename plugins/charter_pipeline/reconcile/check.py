@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from functools import cached_property
@@ -23,7 +23,6 @@ from charter_pipeline.reconcile.drift import (
     Difference,
     alert_text,
     calendar_differences,
-    crew_names,
     find,
     page_difference,
     reported,
@@ -191,9 +190,8 @@ class Reconcile:
         ident = alert_id("drift", record.booking_id, lines)
         if ident in record.alerts_sent:
             return f"already sent ({ident})"
-        names = (booking.boat, *crew_names_of(booking, self.config))
         text = alert_text(booking, reported(differences), self.config.tz)
-        alert = Alert("drift", record.booking_id, text, ident, names)
+        alert = Alert("drift", record.booking_id, text, ident)
         try:
             outcome = self.alerts_hook.send(alert)
         except Exception as exc:  # refused or unanswered: the next run sends it again, with the same id
@@ -202,11 +200,3 @@ class Reconcile:
         # Answered 2xx, or logged without the connection (handled): never sent again (CONTRACT.md section 11).
         self.ledger.record_alert_sent(record.booking_id, ident)
         return f"{outcome} ({ident})"
-
-
-def crew_names_of(booking: Booking, config: PipelineConfig) -> list[str]:
-    from charter_pipeline.crew import assigned_crew
-
-    return crew_names([member.to_dict() for member in assigned_crew(booking, config)])
-
-
