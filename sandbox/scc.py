@@ -11,7 +11,12 @@
 - ``GET /prod/events?external_ref=...`` answers ``{"items": [...]}``; ``PATCH /prod/events/{event_id}`` updates,
   writes the item back (money re-added) and e-mails the crew a change notice; ``{"status": "cancelled"}``
   cancels and e-mails a cancellation notice.
-- ``GET /magic/<token>`` (outside the stage, no auth) is the crew member's page behind the e-mailed link.
+- ``GET /prod/events/{event_id}`` answers the event, each crew member with ``response`` (CONTRACT.md section 11):
+  ``pending`` until their magic link answers, then ``accepted`` or ``declined``. A PATCH that keeps a member
+  (same e-mail, else same name) keeps their answer; a new member starts ``pending``.
+- ``GET /magic/<token>`` (outside the stage, no auth) is the crew member's page behind the e-mailed link, with
+  Accept and Decline buttons; ``POST /magic/<token>`` with ``response=accepted`` or ``declined`` (a form or a
+  JSON object) sets that member's answer. ``set_response()`` does the same from Python.
 
 Run alone: ``python -m sandbox.scc --port 5057 --dynamodb-endpoint http://127.0.0.1:5055`` (key from
 ``SANDBOX_SCC_SERVICE_KEY``). Without a DynamoDB endpoint events live in memory only.
@@ -75,6 +80,7 @@ EVENT_FIELDS: dict[str, Check] = {
     "notes": text(allow_empty=True, max_length=20000),
 }
 STATUSES = ("scheduled", "confirmed", "cancelled")
+RESPONSES = ("pending", "accepted", "declined")
 UPDATE_FIELDS: dict[str, Check] = {**EVENT_FIELDS, "status": one_of(*STATUSES)}
 
 # Words that make a key speak of money, matched as whole words of the key (hourly_rate, crewPay, net-revenue).
@@ -226,6 +232,16 @@ class MoneyRefused(FieldProblem):
         return f"money is not allowed in SCC: {', '.join(self.places)}"
 
 
+def with_responses(crew: list[dict[str, Any]], before: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """``crew`` with each member's answer: kept from ``before`` for the same person, else ``pending``."""
+
+    def who(member: Mapping[str, Any]) -> str:
+        return str(member.get("email") or member.get("name") or "").casefold()
+
+    answers = {who(member): member.get("response", "pending") for member in before}
+    return [{**member, "response": answers.get(who(member), "pending")} for member in crew]
+
+
 class EventStoreDown(RuntimeError):
     """DynamoDB could not be written; the event is not created."""
 
@@ -318,6 +334,27 @@ class ShipCaptainCrew(SandboxService):
         deserializer = TypeDeserializer()
         return {key: deserializer.deserialize(value) for key, value in found.items()}
 
+    def set_response(self, event_id: str, who: str, response: str) -> dict[str, Any]:
+        """Answer for a crew member (by e-mail or name) as their magic link would; returns the stored event."""
+        if response not in RESPONSES:
+            raise FieldProblem("response", f"{response!r} must be one of {', '.join(RESPONSES)}")
+        with self._lock:
+            event = self._events.get(event_id)
+            if event is None:
+                raise KeyError(event_id)
+            wanted = who.casefold()
+
+            def is_them(member: Mapping[str, Any]) -> bool:
+                return wanted in (str(member.get("email") or "").casefold(), str(member.get("name") or "").casefold())
+
+            if not any(is_them(member) for member in event["crew"]):
+                raise KeyError(who)
+            crew = [{**m, "response": response} if is_them(m) else m for m in event["crew"]]
+            updated = {**event, "crew": crew}
+            self._write(updated)
+            self._events[event_id] = updated
+            return self._item(updated)
+
     def stored(self) -> dict[str, Any]:
         return {"events_table": self.events_table, "events": self.events(), "outbox": self.outbox()}
 
@@ -365,10 +402,12 @@ class ShipCaptainCrew(SandboxService):
     def answer(self, request: ServiceRequest) -> Answer:
         if request.path.startswith("/magic/") and request.method == "GET":
             return self._magic_page(request.path.removeprefix("/magic/"))
+        if request.path.startswith("/magic/") and request.method == "POST":
+            return self._magic_answer(request.path.removeprefix("/magic/"), request)
         path = self._path_in_stage(request.path)
         parts = path.strip("/").split("/") if path else []
         route = (request.method, len(parts)) if parts and parts[0] == "events" else None
-        if route not in (("POST", 1), ("GET", 1), ("PATCH", 2)):
+        if route not in (("POST", 1), ("GET", 1), ("GET", 2), ("PATCH", 2)):
             return Answer.message(403, MISSING_TOKEN, [("x-amzn-ErrorType", "MissingAuthenticationTokenException")])
 
         scheme, _, sent = (request.headers.get("Authorization") or "").partition(" ")
@@ -381,6 +420,10 @@ class ShipCaptainCrew(SandboxService):
             if route == ("GET", 1):
                 wanted = request.query.get("external_ref")
                 return Answer.json(200, {"items": self.events(wanted if isinstance(wanted, str) else None)})
+            if route == ("GET", 2):
+                with self._lock:
+                    event = self._events.get(parts[1])
+                return Answer.json(200, self._item(event)) if event else Answer.message(404, f"no event {parts[1]}")
             return self._update(parts[1], request)
         except EventStoreDown as exc:
             return Answer.message(502, str(exc))
@@ -397,6 +440,7 @@ class ShipCaptainCrew(SandboxService):
         event_id = f"evt-{uuid.uuid4()}"
         now = datetime.now(UTC).isoformat()
         event = {"status": "scheduled", **body, "event_id": event_id, "created_at": now, "updated_at": now}
+        event["crew"] = with_responses(body["crew"], [])
         with self._lock:
             self._write(event)
             self._events[event_id] = event
@@ -422,6 +466,7 @@ class ShipCaptainCrew(SandboxService):
             if current is None:  # forgotten by a reset meanwhile
                 return Answer.message(404, f"no event {event_id}")
             merged = {**current, **body, "updated_at": datetime.now(UTC).isoformat()}
+            merged["crew"] = with_responses(merged["crew"], current["crew"])
             check_timing(merged)
             self._write(merged)
             self._events[event_id] = merged
@@ -516,8 +561,31 @@ class ShipCaptainCrew(SandboxService):
             f"Status: {html.escape(event['status'])}</p>"
             f"<p>{html.escape(event['date'])}, {html.escape(event['start'])} to {html.escape(event['end'])}, "
             f"{html.escape(event['boat'])}</p><ul>{checklist}</ul>"
+            f"<p>Your answer: <strong>{html.escape(member.get('response', 'pending'))}</strong></p>"
+            f"<form method=post><button name=response value=accepted>Accept</button> "
+            f"<button name=response value=declined>Decline</button></form>"
         )
         return Answer(200, page.encode(), [("Content-Type", "text/html; charset=utf-8")])
+
+    def _magic_answer(self, token: str, request: ServiceRequest) -> Answer:
+        """The crew member's Accept or Decline: a form post from the page (or the inspector), or JSON."""
+        from urllib.parse import parse_qs
+
+        with self._lock:
+            found = self._magic.get(token)
+        if found is None:
+            return Answer.message(404, "This link is not valid.")
+        if (request.headers.get("Content-Type") or "").startswith("application/json"):
+            response = request.json_object().get("response")
+        else:
+            response = (parse_qs(request.body.decode("utf-8", "replace")).get("response") or [""])[0]
+        if response not in RESPONSES[1:]:
+            raise FieldProblem("response", f"{response!r} must be accepted or declined")
+        try:
+            self.set_response(found[0], found[1], str(response))
+        except KeyError:
+            return Answer.message(404, "You are no longer crewing this trip.")
+        return self._magic_page(token)
 
 
 def main(argv: list[str] | None = None) -> None:

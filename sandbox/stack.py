@@ -1,7 +1,8 @@
-"""The whole local stack in one object: moto, the AWS proxy, the JADA calendar and ShipCaptainCrew.
+"""The whole local stack in one object: moto, the AWS proxy, the JADA calendar, ShipCaptainCrew and the
+operations desk's alert receiver.
 
     with SandboxStack(tmp_path) as stack:
-        env = stack.connections_env()   # AIRFLOW_CONN_AWS_DEFAULT, AIRFLOW_CONN_JADA_DASHBOARD, AIRFLOW_CONN_SCC_API
+        env = stack.connections_env()   # AIRFLOW_CONN_AWS_DEFAULT, _JADA_DASHBOARD, _SCC_API, _OPS_ALERTS
         stack.jada.inject(method="POST", path="/calendar", mode="lose_answer")
         stack.aws.too_many_invalidations(count=2)
 
@@ -18,11 +19,12 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Self
 
+from sandbox.alerts import DEFAULT_ALERTS_TOKEN, AlertReceiver
 from sandbox.aws import DEFAULT_AWS_ACCESS_KEY_ID, DEFAULT_AWS_SECRET_ACCESS_KEY, REGION, AwsProxy, MotoServer
 from sandbox.jada import DEFAULT_DASHBOARD_TOKEN, JadaCalendar
 from sandbox.scc import DEFAULT_EVENTS_TABLE, DEFAULT_SERVICE_KEY, OUTBOX_FILE, ShipCaptainCrew
 
-PORT_KEYS = ("moto", "aws", "jada", "scc")
+PORT_KEYS = ("moto", "aws", "jada", "scc", "alerts")
 STACK_FILE = "stack.json"
 
 
@@ -30,8 +32,8 @@ class SandboxStack:
     """moto, the AWS proxy in front of it, JADA and SCC, on loopback; a context manager or start()/stop().
 
     Attributes once started: ``aws_url`` (the proxy, what ``aws_default`` uses), ``moto_url`` (moto itself),
-    ``jada_url``, ``scc_url`` (with its stage), and the service objects ``moto``, ``aws``, ``jada``, ``scc`` for
-    state, faults and call counts.
+    ``jada_url``, ``scc_url`` (with its stage), ``alerts_url``, and the service objects ``moto``, ``aws``, ``jada``,
+    ``scc``, ``alerts`` for state, faults and call counts.
     """
 
     def __init__(
@@ -44,6 +46,7 @@ class SandboxStack:
         aws_access_key_id: str = DEFAULT_AWS_ACCESS_KEY_ID,
         aws_secret_access_key: str = DEFAULT_AWS_SECRET_ACCESS_KEY,
         scc_events_table: str = DEFAULT_EVENTS_TABLE,
+        alerts_token: str = DEFAULT_ALERTS_TOKEN,
         host: str = "127.0.0.1",
     ) -> None:
         unknown = sorted(set(ports or {}) - set(PORT_KEYS))
@@ -60,6 +63,8 @@ class SandboxStack:
         self.host = host
         self.moto = MotoServer(host=host, port=self.ports["moto"])
         self.jada = JadaCalendar(token=dashboard_token, host=host, port=self.ports["jada"])
+        self.alerts_token = alerts_token
+        self.alerts = AlertReceiver(token=alerts_token, host=host, port=self.ports["alerts"])
         self._aws: AwsProxy | None = None
         self._scc: ShipCaptainCrew | None = None
         self._running: list[Any] = []
@@ -90,6 +95,7 @@ class SandboxStack:
                 port=self.ports["scc"],
             )
             self._running.append(self._scc.start())
+            self._running.append(self.alerts.start())
         except BaseException:
             self.stop()
             raise
@@ -139,6 +145,10 @@ class SandboxStack:
     def scc_url(self) -> str:
         return self.scc.url
 
+    @property
+    def alerts_url(self) -> str:
+        return self.alerts.url
+
     def describe(self) -> dict[str, Any]:
         """Where each part listens (no secrets): what ``stack.json`` in the state dir holds."""
         return {
@@ -146,13 +156,14 @@ class SandboxStack:
             "moto_url": self.moto_url,
             "jada_url": self.jada_url,
             "scc_url": self.scc_url,
+            "alerts_url": self.alerts_url,
             "region": self.region,
             "scc_events_table": self.scc_events_table,
             "scc_outbox": str(self.state_dir / OUTBOX_FILE),
         }
 
     def connections_env(self) -> dict[str, str]:
-        """The ``AIRFLOW_CONN_*`` variables that point the pipeline's three connections at this stack."""
+        """The ``AIRFLOW_CONN_*`` variables that point the pipeline's connections at this stack."""
         aws = {
             "conn_type": "aws",
             "login": self.aws_access_key_id,
@@ -165,6 +176,9 @@ class SandboxStack:
             "AIRFLOW_CONN_AWS_DEFAULT": json.dumps(aws),
             "AIRFLOW_CONN_JADA_DASHBOARD": json.dumps(jada),
             "AIRFLOW_CONN_SCC_API": json.dumps(scc),
+            "AIRFLOW_CONN_OPS_ALERTS": json.dumps(
+                {"conn_type": "http", "host": self.alerts_url, "password": self.alerts_token}
+            ),
         }
 
     def boto3_client(self, service_name: str) -> Any:
@@ -191,12 +205,18 @@ class SandboxStack:
 
     def state(self) -> dict[str, Any]:
         """Each service's ``state()``."""
-        return {"jada": self.jada.state(), "scc": self.scc.state(), "aws": self.aws.state()}
+        return {
+            "jada": self.jada.state(),
+            "scc": self.scc.state(),
+            "aws": self.aws.state(),
+            "alerts": self.alerts.state(),
+        }
 
     def reset(self, *, aws_data: bool = False) -> None:
         """Forget the services' data, faults and logs; with ``aws_data`` also every AWS resource in moto."""
         self.jada.reset()
         self.scc.reset()
+        self.alerts.reset()
         self.aws.reset()
         if aws_data:
             self.moto.reset()

@@ -38,6 +38,9 @@ DEFAULTS: dict[str, Any] = {
     },
     "crew_roster": {"default": {"captain": {"name": "", "email": ""}, "crew": []}},
     "max_bookings_per_run": 100,
+    # Aftercare (CONTRACT.md section 11): how far ahead crew answers are checked, how long a page outlives its trip.
+    "crew_confirm_hours": 48,
+    "guest_page_retention_days": 3,
 }
 
 # Objects whose keys a deployment may set one at a time; crew_roster entries add to the default entry.
@@ -100,6 +103,8 @@ class PipelineConfig:
     rates: RateCard
     crew_roster: Mapping[str, BoatCrew] = field(default_factory=dict)
     max_bookings_per_run: int = 100
+    crew_confirm_hours: int = 48
+    guest_page_retention_days: int = 3
 
     @property
     def tz(self) -> ZoneInfo:
@@ -181,6 +186,8 @@ def load_config(raw: Mapping[str, Any] | str | None) -> PipelineConfig:
         rates=_rate_card(s["rates"]),
         crew_roster=_roster(s["crew_roster"]),
         max_bookings_per_run=_whole(s["max_bookings_per_run"], "max_bookings_per_run", 1, 1024),
+        crew_confirm_hours=_whole(s["crew_confirm_hours"], "crew_confirm_hours", 1, 24 * 31),
+        guest_page_retention_days=_whole(s["guest_page_retention_days"], "guest_page_retention_days", 0, 3650),
     )
 
 

@@ -29,6 +29,7 @@ SESSION_ID_LENGTH = 13  # 13 x 5 bits = 65 bits (CONTRACT.md section 7)
 TEMPLATES_DIR = Path(__file__).resolve().parents[2] / "include" / "templates"
 GUEST_PAGE_TEMPLATE = "guest_page.html.j2"
 CANCELLED_PAGE_TEMPLATE = "guest_page_cancelled.html.j2"
+RETIRED_PAGE_TEMPLATE = "guest_page_retired.html.j2"
 
 _SESSION_ID = re.compile(f"[{CROCKFORD_ALPHABET}]{{{SESSION_ID_LENGTH}}}")
 # What the CloudFront rewrite serves (include/cloudfront/guest-rewrite.js): older pages used 7-letter ids.
@@ -99,6 +100,15 @@ def render_cancelled_page(booking: Booking, config: PipelineConfig, session_id: 
     """The short, kind notice that replaces a cancelled charter's page at the same address."""
     context = guest_page_context(booking, config, session_id)
     return _ENVIRONMENT.get_template(CANCELLED_PAGE_TEMPLATE).render(context)
+
+
+def render_retired_page(config: PipelineConfig) -> str:
+    """The neutral notice that replaces a page some days after its charter (CONTRACT.md section 11): the
+    operator's contact only, the same for every booking, so nothing in it tells whose page it was."""
+    contact = config.emergency_contact
+    return _ENVIRONMENT.get_template(RETIRED_PAGE_TEMPLATE).render(
+        contact_name=contact.name or "us", contact_phone=contact.phone, contact_tel=tel_uri(contact.phone)
+    )
 
 
 def guest_page_context(booking: Booking, config: PipelineConfig, session_id: str) -> dict[str, Any]:

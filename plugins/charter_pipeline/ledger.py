@@ -261,6 +261,10 @@ def decide(booking: Booking, fingerprint: str, record: LedgerRecord | None, now:
     """
     if record is not None and record.in_sync(fingerprint):
         return Action.UNCHANGED
+    if record is not None and record.retired:
+        # CONTRACT.md section 11: a retired guest page is never published again, whatever an export says; a
+        # retired charter has ended, so like one that ended before it was published it is recorded, nothing more.
+        return Action.RECORD_PAST
     published = record is not None and record.published
     if booking.is_charter:
         if published:

@@ -62,6 +62,14 @@ class ShipCaptainCrewHook(ServiceHttpHook):
         body = self.request("GET", "/events", params={"external_ref": external_ref})
         return matching_records(body, key="external_ref", value=external_ref, service=self.service_name)
 
+    def get_event(self, event_id: str) -> dict[str, Any]:
+        """The event as SCC holds it now (one GET /events/{event_id}), crew answers included (CONTRACT.md 11).
+        An event SCC no longer has raises ServiceRejected with status 404."""
+        body = self.request("GET", self._event_path(event_id))
+        if not isinstance(body, dict):
+            raise ServiceError(f"{self.service_name} answered GET /events/{{event_id}} without an event object")
+        return body
+
     def create_event(self, payload: Mapping[str, Any]) -> str:
         """POST /events once and return the new ``event_id``; a lost answer is found by ``external_ref``."""
         self._refuse_money(payload)
