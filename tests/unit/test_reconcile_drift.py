@@ -181,6 +181,13 @@ def test_each_edited_field_is_one_difference_naming_it(booking: Booking, config:
     assert not any(holds_amount(line) for line in lines)
 
 
+def test_an_amount_typed_into_a_field_is_not_quoted(booking: Booking, config: PipelineConfig) -> None:
+    sent = sent_calendar(published(booking, config), booking, config)
+    entry = {**entry_as_sent(booking, config), "status": "paid $840.75"}
+    [edited] = calendar_differences(sent, [entry], "cal_1")
+    assert edited.what == "status was edited, the pipeline sent confirmed"
+
+
 def test_the_same_instant_written_in_utc_is_no_difference(booking: Booking, config: PipelineConfig) -> None:
     sent = sent_calendar(published(booking, config), booking, config)
     entry = entry_as_sent(booking, config)

@@ -18,6 +18,7 @@ from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING, Any
 
+from charter_pipeline.crew import holds_amount
 from charter_pipeline.service_state import payload_hash
 
 if TYPE_CHECKING:
@@ -164,9 +165,9 @@ def scc_event_differences(sent: Sent, events: Sequence[Mapping[str, Any]], event
     if sent.exact:
         held, wanted = crew_names(event.get("crew")), crew_names(payload.get("crew"))
         if held != wanted:
-            found.append(
-                Difference(place, f"crew are {', '.join(held) or 'none'}, the pipeline sent {', '.join(wanted)}")
-            )
+            now_on = ", ".join(held) or "none"
+            now_on = "edited" if holds_amount(now_on) else now_on
+            found.append(Difference(place, f"crew are {now_on}, the pipeline sent {', '.join(wanted)}"))
     return found
 
 
@@ -219,7 +220,12 @@ def same_number(held: Any, sent: Any) -> bool:
 
 def _was(change: tuple[str, Any, Any]) -> str:
     name, held, sent = change
-    return f"{name} is {held if held not in (None, '') else 'missing'}, the pipeline sent {sent}"
+    if held in (None, ""):
+        return f"{name} is missing, the pipeline sent {sent}"
+    if holds_amount(str(held)):
+        # Whatever a person typed is quoted only when it holds no amount: the line goes into an alert.
+        return f"{name} was edited, the pipeline sent {sent}"
+    return f"{name} is {held}, the pipeline sent {sent}"
 
 
 def reported(differences: Iterable[Difference]) -> list[Difference]:
