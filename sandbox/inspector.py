@@ -3,7 +3,9 @@
     python -m sandbox.inspector            serve it on http://127.0.0.1:8095/ (refreshes itself every 5 s)
     python -m sandbox.inspector --once     print the same tables once and exit
 
-It shows the JADA calendar entries and the SCC e-mail outbox (from the stand-ins' ``/_sandbox/state``), the SCC
+It shows the JADA calendar entries and the SCC e-mail outbox (from the stand-ins' ``/_sandbox/state``), the crew's
+answers with Accept/Decline buttons (forms that post to SCC's own magic links, so the inspector itself still only
+reads), the alerts the operations desk received, the retired guest pages, the SCC
 events as stored in ``scc_events_table`` (after the pipeline's notes scrub, which is the point of looking there),
 CloudFront invalidations, the ledger (the pipeline's own ``#`` bookkeeping items apart) and the quarantined rows.
 It only reads, and it never shows a token or key: the stand-ins' secrets are masked wherever they would appear,
@@ -63,6 +65,7 @@ class InspectorSources:
     region: str = "us-east-1"
     secrets: tuple[str, ...] = ()
     preview_url: str = ""  # the guest-site preview, so ledger rows can link each guest page
+    alerts_url: str = ""  # the operations desk's alert receiver stand-in
 
 
 @dataclass
@@ -74,6 +77,7 @@ class Section:
     rows: list[list[str]] = field(default_factory=list)
     note: str = ""
     links: tuple[str, ...] = ()  # columns whose http(s) values render as links
+    buttons: tuple[str, ...] = ()  # columns whose http(s) value is a magic link: Accept / Decline buttons
 
 
 # --- reading the stack ---------------------------------------------------------------------------------------
@@ -95,6 +99,10 @@ def collect(sources: InspectorSources) -> list[Section]:
             lambda: _scc_events(clients.scan(sources.config.scc_events_table)),
         ),
         _from_state(scc, "E-mail outbox (SCC)", ("outbox", "emails", "mail"), OUTBOX_COLUMNS),
+        _crew_answers(scc),
+        _alerts_received(_guarded(lambda: _sandbox_state(sources.alerts_url)) if sources.alerts_url else None),
+        _retired_pages(ledger, sources.preview_url),
+        # charter_reconcile's last drift report belongs here (engineer E2's section).
         _guarded_section("CloudFront invalidations", INVALIDATION_COLUMNS, lambda: _invalidations(clients, sources)),
         bookings,
         bookkeeping,
@@ -137,6 +145,9 @@ LEDGER_COLUMNS = (
     "updated_at",
 )
 BOOKKEEPING_COLUMNS = ("item", "contents", "updated_at")
+CREW_ANSWER_COLUMNS = ("external_ref", "date", "start", "name", "role", "response", "answer")
+ALERT_COLUMNS = ("received_at", "kind", "booking_id", "alert_id", "repeat", "text")
+RETIRED_COLUMNS = ("booking_id", "session_id", "guest_page", "retired_at", "retired_invalidation_id")
 QUARANTINE_COLUMNS = ("object", "source", "row", "reason", "raw")
 
 
@@ -289,6 +300,51 @@ def _ledger_bookings(ledger: Any, preview_url: str) -> Section:
         values = {**item, "guest": guest, "trip_date": snapshot.get("trip_date", ""), "guest_page": page}
         rows.append([_cell(values.get(c)) for c in LEDGER_COLUMNS])
     return Section(title, list(LEDGER_COLUMNS), rows, note="" if rows else "none yet", links=("guest_page",))
+
+
+def _crew_answers(scc: Any) -> Section:
+    """Each crew member's answer as SCC holds it, with the member's latest magic link for the buttons."""
+    title = "Crew answers (SCC; the buttons answer through the crew member's magic link)"
+    if isinstance(scc, _Unreadable):
+        return Section(title, list(CREW_ANSWER_COLUMNS), note=f"unreadable: {scc}")
+    links = {(m.get("event_id"), m.get("to")): m.get("link", "") for m in _state_items(scc, ("outbox",))}
+    rows = []
+    for event in _state_items(scc, ("events",)):
+        for member in event.get("crew") or []:
+            if not isinstance(member, Mapping):
+                continue
+            link = links.get((event.get("event_id"), member.get("email")), "")
+            values = {**event, **member, "answer": link or "(no e-mail: no magic link)"}
+            rows.append([_cell(values.get(c)) for c in CREW_ANSWER_COLUMNS])
+    return Section(title, list(CREW_ANSWER_COLUMNS), rows, note="" if rows else "none yet", buttons=("answer",))
+
+
+def _alerts_received(state: Any) -> Section:
+    title = "Alerts received (operations desk)"
+    if state is None:
+        return Section(title, list(ALERT_COLUMNS), note="no alert receiver configured")
+    if isinstance(state, _Unreadable):
+        return Section(title, list(ALERT_COLUMNS), note=f"unreadable: {state}")
+    alerts = sorted(_state_items(state, ("alerts",)), key=lambda a: str(a.get("received_at")), reverse=True)
+    rows = [[_cell(alert.get(c)) for c in ALERT_COLUMNS] for alert in alerts]
+    return Section(title, list(ALERT_COLUMNS), rows, note="" if rows else "none yet")
+
+
+def _retired_pages(ledger: Any, preview_url: str) -> Section:
+    title = "Retired guest pages"
+    if isinstance(ledger, _Unreadable):
+        return Section(title, list(RETIRED_COLUMNS), note=f"unreadable: {ledger}")
+    rows = []
+    for item in sorted((i for i in ledger if i.get("retired_hash")), key=lambda i: str(i.get("booking_id"))):
+        session_id = str(item.get("session_id") or "")
+        page = f"{preview_url.rstrip('/')}/g/{session_id}" if preview_url and session_id else ""
+        values = {
+            **item,
+            "guest_page": page,
+            "retired_at": item.get("retired_at") or "(notice uploaded, not invalidated)",
+        }
+        rows.append([_cell(values.get(c)) for c in RETIRED_COLUMNS])
+    return Section(title, list(RETIRED_COLUMNS), rows, note="" if rows else "none yet", links=("guest_page",))
 
 
 def _ledger_bookkeeping(ledger: Any) -> Section:
@@ -462,8 +518,12 @@ def render_html(sections: Sequence[Section], *, refresh_seconds: int = REFRESH_S
             parts += [f"<th>{html.escape(c)}</th>" for c in section.columns]
             parts.append("</tr></thead><tbody>")
             linked = [c in section.links for c in section.columns]
+            buttons = [c in section.buttons for c in section.columns]
             for row in section.rows:
-                cells = (_html_cell(c, link) for c, link in zip(row, linked, strict=True))
+                cells = (
+                    _answer_buttons(c) if button else _html_cell(c, link)
+                    for c, link, button in zip(row, linked, buttons, strict=True)
+                )
                 parts.append("<tr>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
             parts.append("</tbody></table>")
     parts.append("</body></html>")
@@ -475,6 +535,18 @@ def _html_cell(text: str, link: bool) -> str:
     if link and re.match(r"https?://[^\s\"'<>]+$", text):
         return f'<a href="{html.escape(text, quote=True)}">{html.escape(text)}</a>'
     return html.escape(text)
+
+
+def _answer_buttons(link: str) -> str:
+    """Accept / Decline as the crew member would: a form posting to their magic link at the SCC stand-in."""
+    if not re.match(r"https?://[^\s\"'<>]+$", link):
+        return html.escape(link)
+    action = html.escape(link, quote=True)
+    return "".join(
+        f'<form method="post" action="{action}" style="display:inline">'
+        f'<button name="response" value="{value}">{label}</button></form> '
+        for value, label in (("accepted", "Accept"), ("declined", "Decline"))
+    )
 
 
 def render_text(sections: Sequence[Section], *, width: int = 48) -> str:

@@ -38,7 +38,9 @@ from sandbox.samples import sample_variable, write_samples
 from sandbox.stack import SandboxStack
 
 DAG_ID = "charter_booking_pipeline"
-PORTS = {"moto": 5055, "aws": 5056, "jada": 8081, "scc": 8082}
+PORTS = {"moto": 5055, "aws": 5056, "jada": 8081, "scc": 8082, "alerts": 8083}
+# The other DAGs `make run` schedules besides DAG_ID, each unpaused once it is parsed (CONTRACT.md sections 11, 12).
+OTHER_DAG_IDS = ("charter_aftercare", "charter_reconcile")
 PREVIEW_PORT = 8090
 INSPECTOR_PORT = 8095
 AIRFLOW_PORT = 8080
@@ -223,7 +225,8 @@ def run(*, trigger: bool = True) -> int:
         connections = stack.connections_env()
         os.environ.update(connections)
         print(
-            f"stand-ins: moto {stack.moto_url}, AWS proxy {stack.aws_url}, JADA {stack.jada_url}, SCC {stack.scc_url}"
+            f"stand-ins: moto {stack.moto_url}, AWS proxy {stack.aws_url}, JADA {stack.jada_url}, SCC {stack.scc_url}, "
+            f"alerts {stack.alerts_url}"
         )
 
         report = bootstrap(load_config(sample_variable("")), create_distribution=True)
@@ -236,10 +239,16 @@ def run(*, trigger: bool = True) -> int:
         preview = GuestSitePreview(stack.moto_url, config.guest_bucket, port=PREVIEW_PORT)
         preview_url = preview.start()
         cleanup.append(preview.stop)
-        secrets = (stack.dashboard_token, stack.scc_service_key, stack.aws_secret_access_key)
+        secrets = (stack.dashboard_token, stack.scc_service_key, stack.aws_secret_access_key, stack.alerts_token)
         inspector = Inspector(
             InspectorSources(
-                stack.jada_url, stack.scc_url, stack.moto_url, config, secrets=secrets, preview_url=preview_url
+                stack.jada_url,
+                stack.scc_url,
+                stack.moto_url,
+                config,
+                secrets=secrets,
+                preview_url=preview_url,
+                alerts_url=stack.alerts_url,
             ),
             port=INSPECTOR_PORT,
         )
@@ -281,6 +290,9 @@ def run(*, trigger: bool = True) -> int:
             alive=lambda: running.poll() is None,
         )
         api.unpause(DAG_ID)
+        for other in OTHER_DAG_IDS:
+            if api.dag_known(other):
+                api.unpause(other)
         written = write_samples(config.exports_uri, s3_client=stack.boto3_client("s3"))
         print(f"sample exports: {', '.join(written)}")
         if trigger:

@@ -90,3 +90,63 @@ def test_the_alert_receiver_records_strict_alerts_and_marks_repeats(stack: Sandb
     stack.alerts.inject(method="POST", path="/alerts", status=503, count=1)
     assert requests.post(stack.alerts_url, json=alert, headers=auth, timeout=TIMEOUT).status_code == 503
     assert stack.alerts_token not in str(stack.state())
+
+
+def test_the_inspector_shows_answers_with_buttons_alerts_received_and_retired_pages(stack: SandboxStack) -> None:
+    from charter_pipeline.config import load_config
+    from sandbox.inspector import InspectorSources, collect, render_html
+
+    event_id = create(stack)
+    stack.scc.set_response(event_id, "sam@example.com", "declined")
+    alert = {
+        "text": "Crew declined\nSam Lee: declined",
+        "kind": "crew_declined",
+        "booking_id": "BS-1",
+        "alert_id": "a2",
+    }
+    auth = {"Authorization": f"Bearer {stack.alerts_token}"}
+    assert requests.post(stack.alerts_url, json=alert, headers=auth, timeout=TIMEOUT).status_code == 200
+    table = "ledger-inspector-aftercare"
+    dynamodb = stack.boto3_client("dynamodb")
+    dynamodb.create_table(
+        TableName=table,
+        KeySchema=[{"AttributeName": "booking_id", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "booking_id", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    dynamodb.put_item(
+        TableName=table,
+        Item={
+            "booking_id": {"S": "BS-9"},
+            "session_id": {"S": "ABCDEFGHJKMNP"},
+            "retired_hash": {"S": "n1"},
+            "retired_at": {"S": "2026-12-08T09:00:00+00:00"},
+        },
+    )
+    sources = InspectorSources(
+        stack.jada_url,
+        stack.scc_url,
+        stack.moto_url,
+        load_config({"ledger_table": table}),
+        secrets=(stack.alerts_token, stack.scc_service_key),
+        preview_url="http://127.0.0.1:8090",
+        alerts_url=stack.alerts_url,
+    )
+    sections = {section.title.split(" (")[0]: section for section in collect(sources)}
+
+    crew = sections["Crew answers"]
+    by_name = {row[crew.columns.index("name")]: row for row in crew.rows}
+    assert by_name["Sam Lee"][crew.columns.index("response")] == "declined"
+    assert by_name["Alex Rivera"][crew.columns.index("response")] == "pending"
+    assert by_name["Kai Moana"][crew.columns.index("answer")] == "(no e-mail: no magic link)"
+    alerts = sections["Alerts received"]
+    assert [row[alerts.columns.index("alert_id")] for row in alerts.rows] == ["a2"]
+    retired = sections["Retired guest pages"]
+    assert [row[retired.columns.index("guest_page")] for row in retired.rows] == [
+        "http://127.0.0.1:8090/g/ABCDEFGHJKMNP"
+    ]
+
+    page = render_html(list(collect(sources)))
+    assert f'action="{link_of(stack, "sam@example.com")}"' in page
+    assert 'value="accepted">Accept</button>' in page
+    assert stack.alerts_token not in page
