@@ -147,3 +147,8 @@ def test_reconcile_repairs_the_scrub_and_the_page_once_and_reports_the_rest(
     assert rows["REC-2"]["alert"] == f"already sent ({alert['alert_id']})"
     assert len(stack.alerts.received()) == 1
     assert writes(pipeline, before) == []
+    # No secret in the console output, the kept report or the alert (the console is never masked).
+    secrets = [stack.dashboard_token, stack.scc_service_key, stack.aws_secret_access_key, stack.alerts_token]
+    haystacks = {"console": first.output + second.output, "report": json.dumps(drift_report(pipeline))}
+    haystacks["alerts"] = json.dumps(stack.alerts.received())
+    assert [(where, secret[:6]) for where, text in haystacks.items() for secret in secrets if secret in text] == []
