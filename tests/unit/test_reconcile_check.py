@@ -172,3 +172,4 @@ def test_ended_charters_are_counted_not_listed(config: PipelineConfig) -> None:
     )
     assert report["bookings"] == []
     assert report["counts"]["ended"] == 1
+    assert report["counts"]["skipped"] == 0

@@ -114,10 +114,10 @@ class Reconcile:
         chosen = self.ledger.published_records() if records is None else records
         for record in sorted(chosen, key=lambda r: r.booking_id):
             row = self.check(record)
-            counts[row.outcome] += 1
             if row.note == SKIP_ENDED:
-                counts["ended"] += 1  # the whole history is ended: counted, not listed
+                counts["ended"] += 1  # the whole history is ended: counted apart, not listed
                 continue
+            counts[row.outcome] += 1
             rows.append(row.to_dict())
         return {
             "checked_at": self.now.isoformat(),
