@@ -106,6 +106,7 @@ def collect(sources: InspectorSources) -> list[Section]:
         _guarded_section("CloudFront invalidations", INVALIDATION_COLUMNS, lambda: _invalidations(clients, sources)),
         bookings,
         bookkeeping,
+        _drift_report(ledger),
         _guarded_section("Quarantined rows", QUARANTINE_COLUMNS, lambda: _quarantine(clients, sources)),
     ]
     return [_masked(section, sources.secrets) for section in sections]
@@ -357,6 +358,32 @@ def _ledger_bookkeeping(ledger: Any) -> Section:
         contents = {k: _bookkeeping_value(v) for k, v in item.items() if k not in ("booking_id", "updated_at")}
         rows.append([str(item["booking_id"]), _cell(contents), _cell(item.get("updated_at"))])
     return Section(title, list(BOOKKEEPING_COLUMNS), rows, note="" if rows else "none yet")
+
+
+DRIFT_COLUMNS = ("booking_id", "guest", "charter_date", "outcome", "detail")
+
+
+def _drift_report(ledger: Any) -> Section:
+    """The last charter_reconcile run: one row per difference, repair, skip or error, per booking."""
+    from charter_pipeline.ledger import DRIFT_REPORT_ID
+
+    title = "Last drift report (charter_reconcile)"
+    if isinstance(ledger, _Unreadable):
+        return Section(title, list(DRIFT_COLUMNS), note=f"unreadable: {ledger}")
+    item = next((i for i in ledger if i.get("booking_id") == DRIFT_REPORT_ID), None)
+    report = _bookkeeping_value(item.get("report")) if item else None
+    if not isinstance(report, dict):
+        return Section(title, list(DRIFT_COLUMNS), note="no reconcile run yet")
+    rows = []
+    for row in report.get("bookings", []):
+        details = [f"differs: {line}" for line in row.get("differences", [])]
+        details += [f"repaired: {line}" for line in row.get("repairs", [])]
+        details += [f"alert {row['alert']}"] if row.get("alert") else []
+        details += [row["note"]] if row.get("note") else []
+        for detail in details or [""]:
+            rows.append([_cell(row.get(c)) for c in DRIFT_COLUMNS[:4]] + [_cell(detail)])
+    counts = ", ".join(f"{name} {count}" for name, count in report.get("counts", {}).items())
+    return Section(title, list(DRIFT_COLUMNS), rows, note=f"checked at {report.get('checked_at')}: {counts}")
 
 
 def _bookkeeping_value(value: Any) -> Any:

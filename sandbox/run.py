@@ -54,6 +54,8 @@ STATE_DIR = REPO / ".sandbox"
 VARIABLE_FILE = STATE_DIR / "charter_pipeline.json"
 LOCAL_LOGIN = ("admin", "admin")
 LOCAL_POLL_SCHEDULE = "*/2 * * * *"
+# Daily in a deployment; locally often enough to watch a deleted page come back in the inspector.
+LOCAL_RECONCILE_SCHEDULE = "*/10 * * * *"
 
 
 def airflow_bin() -> str:
@@ -316,6 +318,7 @@ def run(*, trigger: bool = True) -> int:
                 "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": f"{LOCAL_LOGIN[0]}:admin",
                 "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(passwords),
                 "CHARTER_POLL_SCHEDULE": LOCAL_POLL_SCHEDULE,
+                "CHARTER_RECONCILE_SCHEDULE": LOCAL_RECONCILE_SCHEDULE,
             },
         )
         log_path = STATE_DIR / "airflow.log"

@@ -364,6 +364,15 @@ class ShipCaptainCrew(SandboxService):
             self._outbox.clear()
             self._magic.clear()
 
+    def delete_by_hand(self, event_id: str) -> bool:
+        """Delete one event as a person would in SCC's own console (no API route, nothing logged as a request):
+        the event and its table item go, no one is e-mailed. For the drift report's tests; True if it existed."""
+        with self._lock:
+            existed = self._events.pop(event_id, None) is not None
+        if self._dynamodb is not None:
+            self._dynamodb.delete_item(TableName=self.events_table, Key={"event_id": {"S": event_id}})
+        return existed
+
     def ensure_table(self) -> None:
         """Create ``events_table`` (partition key ``event_id``) unless it exists: SCC owns that table."""
         if self._dynamodb is None:

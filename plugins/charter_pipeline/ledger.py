@@ -29,6 +29,9 @@ if TYPE_CHECKING:
 # recognise bookkeeping by the leading "#".
 POLL_STATE_ID = "#poll-state: export files read and bookings owed work (pipeline bookkeeping, not a booking)"
 
+# The last drift report of charter_reconcile (CONTRACT.md section 12), for the operator and the sandbox's inspector.
+DRIFT_REPORT_ID = "#drift-report: the last charter_reconcile run's findings (pipeline bookkeeping, not a booking)"
+
 # The per-booking steps that leave something in the outside world, in the order the DAG runs them. Financials
 # are computed, not stored anywhere outside, so they are not a step of the ledger.
 STEPS = ("calendar", "scc", "scrub", "page", "invalidation")

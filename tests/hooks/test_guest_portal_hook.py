@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable
 from typing import Any
 
@@ -110,6 +111,14 @@ def test_the_uploaded_page_carries_its_content_hash(aws_conn: str, bucket: str, 
     assert portal.uploaded_page_hash(SESSION_ID) is None
 
 
+def test_the_page_content_hash_is_what_the_bucket_holds_now(aws_conn: str, bucket: str, distribution: str) -> None:
+    portal = GuestPortalHook(bucket, distribution)
+    assert portal.page_content_hash(SESSION_ID) is None  # nothing there yet
+    portal.upload_page(SESSION_ID, PAGE, "stale-metadata")
+    # The bytes, not the metadata: a page replaced by hand keeps whatever metadata it was given.
+    assert portal.page_content_hash(SESSION_ID) == hashlib.sha256(PAGE.encode()).hexdigest()
+
+
 def test_upload_to_a_missing_bucket_is_rejected(aws_conn: str) -> None:
     with pytest.raises(ServiceRejected, match=r"NoSuchBucket|does not exist"):
         GuestPortalHook(unique("no-bucket")).upload_page(SESSION_ID, PAGE)
@@ -126,6 +135,19 @@ def test_invalidation_names_both_paths_and_a_content_derived_reference(
     assert batch["Paths"]["Items"] == ["/g/7K3M9QX2HB4TR", "/jada-guest-7K3M9QX2HB4TR.html"]
     assert batch["Paths"]["Quantity"] == 2
     assert batch["CallerReference"] == f"{SESSION_ID}-{CONTENT_HASH[:24]}"
+
+
+def test_a_repair_invalidates_again_under_its_own_reference(
+    aws_client: Callable[[str], Any], aws_conn: str, distribution: str
+) -> None:
+    portal = GuestPortalHook("unused", distribution)
+    first = portal.invalidate_page(SESSION_ID, CONTENT_HASH)
+    repair = portal.invalidate_page(SESSION_ID, CONTENT_HASH, repair="20261204T080000Z")
+    assert repair
+    assert repair != first
+    stored = aws_client("cloudfront").get_invalidation(DistributionId=distribution, Id=repair)
+    reference = stored["Invalidation"]["InvalidationBatch"]["CallerReference"]
+    assert reference == f"{SESSION_ID}-{CONTENT_HASH[:24]}-repair-20261204T080000Z"
 
 
 def test_empty_distribution_skips_invalidation_and_says_so(logged: Callable[[], str]) -> None:

@@ -45,9 +45,15 @@ def invalidation_paths(session_id: str) -> list[str]:
     return [f"/g/{session_id}", f"/{page_key(session_id)}"]
 
 
-def caller_reference(session_id: str, content_hash: str) -> str:
-    """Same page, same reference: CloudFront then answers a retried invalidation with the first one."""
-    return f"{session_id}-{content_hash[:24]}"
+def caller_reference(session_id: str, content_hash: str, repair: str = "") -> str:
+    """Same page, same reference: CloudFront then answers a retried invalidation with the first one.
+
+    ``repair`` (the reconcile run's instant) sets apart the invalidation after a page is put back: the content is
+    the one published before, and CloudFront would otherwise answer with that first invalidation and invalidate
+    nothing (CONTRACT.md section 12).
+    """
+    reference = f"{session_id}-{content_hash[:24]}"
+    return f"{reference}-repair-{repair}" if repair else reference
 
 
 class GuestPortalHook(BaseHook):
@@ -115,9 +121,27 @@ class GuestPortalHook(BaseHook):
                 raise
         return str(head.get("Metadata", {}).get(PAGE_HASH_METADATA) or "") or None
 
-    def invalidate_page(self, session_id: str, content_hash: str) -> str | None:
+    def page_content_hash(self, session_id: str) -> str | None:
+        """sha256 hex of the page now in the bucket, read whole (one GetObject), or None if there is none.
+
+        The stored ``page-sha256`` metadata says what the pipeline uploaded; this says what is there now, which
+        differs when someone replaced the page by hand (the drift report's question).
+        """
+        import hashlib
+
+        with translated_aws_errors(f"S3 bucket {self.bucket!r}", self.aws_conn_id, self._secrets):
+            try:
+                answer = self._s3_client().get_object(Bucket=self.bucket, Key=page_key(session_id))
+            except Exception as exc:
+                if aws_error_code(exc) in ("404", "NoSuchKey", "NotFound"):
+                    return None
+                raise
+            return hashlib.sha256(answer["Body"].read()).hexdigest()
+
+    def invalidate_page(self, session_id: str, content_hash: str, *, repair: str = "") -> str | None:
         """One CloudFront invalidation of the page's two paths; returns its id, or None when skipped.
 
+        ``repair`` goes into the CallerReference of an invalidation after a repair (``caller_reference``).
         Never waits for the invalidation to complete (it takes minutes, and emulators never report it).
         "Too many invalidations in progress" and throttling are retried with ``invalidation_policy``.
         """
@@ -130,7 +154,7 @@ class GuestPortalHook(BaseHook):
             raise ValueError("the page's content hash is needed for the invalidation's CallerReference")
         batch = {
             "Paths": {"Quantity": 2, "Items": invalidation_paths(session_id)},
-            "CallerReference": caller_reference(session_id, content_hash),
+            "CallerReference": caller_reference(session_id, content_hash, repair),
         }
         policy = self.invalidation_policy
         with translated_aws_errors(

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 from airflow.providers.amazon.aws.hooks.base_aws import AwsBaseHook
 
 from charter_pipeline.hooks.policy import aws_client_config
-from charter_pipeline.ledger import POLL_STATE_ID, STEPS, LedgerRecord, RecordSummary
+from charter_pipeline.ledger import DRIFT_REPORT_ID, POLL_STATE_ID, STEPS, LedgerRecord, RecordSummary
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.client import DynamoDBClient  # pragma: no cover
@@ -372,6 +372,25 @@ class LedgerHook(AwsBaseHook):
             if "crew_answers" in item:
                 crew[record.booking_id] = str(item["crew_answers"].get("S", ""))
         return records, crew
+
+    # --- the drift report (charter_reconcile) ------------------------------------------------------------------
+    def save_drift_report(self, report: Mapping[str, Any]) -> None:
+        """Keep the last drift report (JSON, gzip: one row per booking checked) under ``DRIFT_REPORT_ID``."""
+        self.calls += 1
+        body = gzip.compress(json.dumps(report, sort_keys=True, separators=(",", ":")).encode(), mtime=0)
+        self.client.put_item(
+            TableName=self.table_name,
+            Item={"booking_id": {"S": DRIFT_REPORT_ID}, "report": {"B": body}, "updated_at": {"S": now_iso()}},
+        )
+
+    def get_drift_report(self) -> dict[str, Any] | None:
+        """The last drift report saved, or None before the first reconcile run."""
+        self.calls += 1
+        answer = self.client.get_item(
+            TableName=self.table_name, Key={"booking_id": {"S": DRIFT_REPORT_ID}}, ConsistentRead=True
+        )
+        item = answer.get("Item")
+        return json.loads(gzip.decompress(item["report"]["B"])) if item and "report" in item else None
 
     def test_connection(self) -> tuple[bool, str]:
         """Check that the ledger table exists and is reachable with this connection."""

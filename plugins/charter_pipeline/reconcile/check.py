@@ -1,0 +1,202 @@
+"""One reconcile run: every published charter not yet ended, compared place by place, repaired where that cannot
+surprise anyone, and the rest reported as one ``drift`` alert per booking per distinct set of differences.
+
+Reads JADA and SCC with GETs only (``find_entries``, ``find_events``): the run never POSTs or PATCHes either
+(CONTRACT.md section 12). One booking's failure is written into its row and the others go on.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
+
+from charter_pipeline.config import PipelineConfig
+from charter_pipeline.crew import external_ref
+from charter_pipeline.reconcile.drift import (
+    SCC_ITEM,
+    SKIP_ENDED,
+    Difference,
+    alert_text,
+    calendar_differences,
+    find,
+    page_difference,
+    reported,
+    scc_event_differences,
+    sent_calendar,
+    sent_scc_event,
+    situation,
+    skip_reason,
+)
+from charter_pipeline.reconcile.repairs import Repairs
+from charter_pipeline.task_runtime import describe
+
+if TYPE_CHECKING:
+    from charter_pipeline.booking import Booking
+    from charter_pipeline.hooks.jada_calendar import JadaCalendarHook
+    from charter_pipeline.hooks.ledger import LedgerHook
+    from charter_pipeline.hooks.ops_alerts import OpsAlertsHook
+    from charter_pipeline.hooks.scc import ShipCaptainCrewHook
+    from charter_pipeline.ledger import LedgerRecord
+
+log = logging.getLogger(__name__)
+
+# A booking's outcome in the run's report.
+IN_STEP = "in step"
+REPAIRED = "repaired"
+DRIFT = "drift"
+SKIPPED = "skipped"
+ERROR = "error"
+OUTCOMES = (IN_STEP, REPAIRED, DRIFT, SKIPPED, ERROR)
+
+
+@dataclass
+class BookingReport:
+    """One booking's row in the drift report (JSON-safe for XCom and the ledger)."""
+
+    booking_id: str
+    guest: str = ""
+    charter_date: str = ""
+    outcome: str = IN_STEP
+    differences: list[str] = field(default_factory=list)  # reported, left to a person
+    repairs: list[str] = field(default_factory=list)  # what the run put right, and how
+    alert: str = ""  # what became of the drift alert
+    note: str = ""  # why it was skipped, or the error
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+class Reconcile:
+    """The drift report of one run at ``now``. Hooks are made on first use, inside the task."""
+
+    def __init__(self, config: PipelineConfig, now: datetime) -> None:
+        self.config = config
+        self.now = now
+
+    @cached_property
+    def ledger(self) -> LedgerHook:
+        from charter_pipeline.hooks.ledger import LedgerHook
+
+        return LedgerHook(self.config.ledger_table)
+
+    @cached_property
+    def calendar_hook(self) -> JadaCalendarHook:
+        from charter_pipeline.hooks.jada_calendar import JadaCalendarHook
+
+        return JadaCalendarHook()
+
+    @cached_property
+    def scc_hook(self) -> ShipCaptainCrewHook:
+        from charter_pipeline.hooks.scc import ShipCaptainCrewHook
+
+        return ShipCaptainCrewHook()
+
+    @cached_property
+    def alerts_hook(self) -> OpsAlertsHook:
+        from charter_pipeline.hooks.ops_alerts import OpsAlertsHook
+
+        return OpsAlertsHook()
+
+    @cached_property
+    def repairs(self) -> Repairs:
+        return Repairs(self.config, self.now, self.ledger)
+
+    def run(self, records: Iterable[LedgerRecord] | None = None) -> dict[str, Any]:
+        """Check every published booking; the report: counts, one row per booking not ended, when it ran."""
+        counts: Counter[str] = Counter()
+        rows: list[dict[str, Any]] = []
+        # Retired pages are left out: not drift, and never put back (aftercare owns them now).
+        chosen = self.ledger.published_records() if records is None else records
+        for record in sorted(chosen, key=lambda r: r.booking_id):
+            row = self.check(record)
+            if row.note == SKIP_ENDED:
+                counts["ended"] += 1  # the whole history is ended: counted apart, not listed
+                continue
+            counts[row.outcome] += 1
+            rows.append(row.to_dict())
+        return {
+            "checked_at": self.now.isoformat(),
+            "counts": {name: counts.get(name, 0) for name in (*OUTCOMES, "ended")},
+            "bookings": rows,
+        }
+
+    def check(self, record: LedgerRecord) -> BookingReport:
+        """One booking: compare, repair what may be repaired, alert the rest."""
+        booking = record.booking
+        row = BookingReport(record.booking_id)
+        if booking is not None:
+            row.guest = booking.first_name
+            row.charter_date = booking.start.astimezone(self.config.tz).date().isoformat()
+        reason = skip_reason(record, self.now, retired=record.retired)
+        if reason or booking is None:
+            row.outcome, row.note = SKIPPED, reason or ""
+            return row
+        try:
+            differences = self.compare(record, booking)
+        except Exception as exc:  # one booking's failure is its row's; the others go on
+            log.warning("%s: could not be checked: %s", record.booking_id, describe(exc))
+            row.outcome, row.note = ERROR, describe(exc)
+            return row
+        row.repairs = [f"{d.line} -> {d.repair}" for d in differences if d.repair]
+        row.differences = situation(differences)
+        if row.differences:
+            row.outcome = DRIFT
+            row.alert = self.alert(record, booking, differences)
+        elif row.repairs:
+            row.outcome = REPAIRED
+        return row
+
+    def compare(self, record: LedgerRecord, booking: Booking) -> list[Difference]:
+        """Every difference of the booking's places, repairs made (each repaired difference says how)."""
+        from charter_pipeline.hooks.scc_events import SccEventNotFound
+
+        ref = external_ref(record.booking_id)
+        found: list[Difference] = []
+        if record.calendar_id:
+            sent = sent_calendar(record, booking, self.config)
+            found += calendar_differences(sent, self.calendar_hook.find_entries(ref), record.calendar_id)
+        if record.scc_event_id:
+            sent = sent_scc_event(record, booking, self.config)
+            events = self.scc_hook.find_events(ref)
+            found += scc_event_differences(sent, events, record.scc_event_id)
+            try:
+                scrubbed = self.repairs.scrub_again(record.scc_event_id)
+            except SccEventNotFound:
+                if find(events, "event_id", record.scc_event_id) is not None:
+                    # An event deleted at SCC takes its item along: its own difference says so already.
+                    found.append(
+                        Difference(SCC_ITEM, f"{record.scc_event_id} is not in {self.config.scc_events_table}")
+                    )
+            else:
+                if scrubbed is not None:
+                    found.append(scrubbed)
+        if record.page_hash and record.session_id:
+            held = self.repairs.portal.page_content_hash(record.session_id)
+            missing = page_difference(record.session_id, record.page_hash, held)
+            if missing is not None:
+                found.append(self.repairs.put_page_back(record, booking, missing))
+        return found
+
+    def alert(self, record: LedgerRecord, booking: Booking, differences: list[Difference]) -> str:
+        """One ``drift`` alert per distinct set of differences: sent unless this very set was answered 2xx."""
+        from charter_pipeline.alerts import Alert, alert_id
+
+        lines = situation(differences)
+        ident = alert_id("drift", record.booking_id, lines)
+        if ident in record.alerts_sent:
+            return f"already sent ({ident})"
+        text = alert_text(booking, reported(differences), self.config.tz)
+        alert = Alert("drift", record.booking_id, text, ident)
+        try:
+            outcome = self.alerts_hook.send(alert)
+        except Exception as exc:  # refused or unanswered: the next run sends it again, with the same id
+            log.warning("%s: drift alert %s not delivered: %s", record.booking_id, ident, describe(exc))
+            return f"failed: {describe(exc)}"
+        # Answered 2xx, or logged without the connection (handled): never sent again (CONTRACT.md section 11).
+        self.ledger.record_alert_sent(record.booking_id, ident)
+        return f"{outcome} ({ident})"
