@@ -108,7 +108,7 @@ class Ledger:
                 row_digest=record.row_digest)  # fmt: skip
         return len(saved)
 
-    def record_state(self, booking_id: str, state: str, *, clear_error: bool = False) -> None:
+    def record_state(self, booking_id: str, state: str, *, clear_error: bool = False, fingerprint: str = "") -> None:
         self.records[booking_id] = replace(self.records[booking_id], state=state)
 
     def publish(self, booking_id: str) -> None:
@@ -228,6 +228,40 @@ def test_the_summary_names_a_failed_booking_and_keeps_it_owed() -> None:
     table = summary_table(summary)
     assert "failed: 1" in table
     assert "https://queenofsandiego.com/g/ABCDEFGHJKMNP" in table
+
+
+def test_a_cleared_old_manual_run_never_passes_its_booking_off_as_newer_than_a_later_export() -> None:
+    """The manual booking counts as received when its run was triggered, not when collect_bookings runs again."""
+    ledger, exports = Ledger(), Exports()
+    raw = dict(zip(HEADER, charter("M-1", start="10:00"), strict=True))
+    poll(ledger, exports).manual(raw, NOW - timedelta(hours=2))
+    exports.drop("a.csv", export([charter("M-1", start="14:00")]), minute=1)  # an hour before NOW
+    poll(ledger, exports).scheduled()
+    assert ledger.records["M-1"].booking.start.hour == 14  # type: ignore[union-attr]
+
+    cleared = poll(ledger, exports).manual(raw, NOW - timedelta(hours=2))  # the old run's task, cleared at NOW
+
+    assert cleared.work == []
+    assert cleared.counts["older_rows_ignored"] == 1
+    assert ledger.records["M-1"].booking.start.hour == 14  # type: ignore[union-attr]
+
+
+def test_a_summary_rerun_after_a_later_run_reports_superseded_and_leaves_the_booking_alone() -> None:
+    ledger, exports = Ledger(), Exports()
+    exports.drop("a.csv", export([charter("B-1", start="10:00")]), minute=1)
+    first = poll(ledger, exports).scheduled()
+    ledger.publish("B-1")
+    exports.drop("b.csv", export([charter("B-1", start="14:00")]), minute=2)
+    poll(ledger, exports).scheduled()
+    ledger.publish("B-1")
+    ledger.records["B-1"] = replace(ledger.records["B-1"], state="published")
+
+    summary = summarize(load_config({}), first.as_xcom()["intake"], first.work, ledger=ledger)  # type: ignore[arg-type]
+
+    assert summary["counts"]["failed"] == 0
+    assert summary["counts"]["superseded"] == 1
+    assert ledger.records["B-1"].state == "published"
+    assert "superseded: 1" in summary_table(summary)
 
 
 @pytest.mark.parametrize(

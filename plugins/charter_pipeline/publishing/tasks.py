@@ -22,8 +22,9 @@ def refuse_manual_booking(error: BookingError) -> str:
     return f"Manual booking refused: {error}"
 
 
-def collect_task(manual_booking: Mapping[str, Any] | None) -> dict[str, Any]:
-    """``collect_bookings``: a manual booking (validated before any outside call) or a poll of the exports."""
+def collect_task(manual_booking: Mapping[str, Any] | None, triggered_at: datetime | None = None) -> dict[str, Any]:
+    """``collect_bookings``: a manual booking (validated before any outside call) or a poll of the exports.
+    ``triggered_at`` is the run's own time (``dag_run.run_after``): a manual booking counts as received then."""
     from datetime import UTC
 
     from airflow.sdk.exceptions import AirflowFailException
@@ -40,7 +41,7 @@ def collect_task(manual_booking: Mapping[str, Any] | None) -> dict[str, Any]:
         except BookingError as exc:
             raise AirflowFailException(refuse_manual_booking(exc)) from None
         with airflow_errors():
-            intake = Poll(config, now).manual(manual_booking)
+            intake = Poll(config, now).manual(manual_booking, triggered_at)
     else:
         with airflow_errors():
             intake = Poll(config, now).scheduled()
