@@ -463,3 +463,62 @@ def test_leaving_settled_rows_unparsed_decides_exactly_what_parsing_every_row_de
         records = {b: (r.snapshot, r.fingerprint, r.state) for b, r in ledger.records.items()}
         outcomes.append((intake.work, records, sorted(ledger.state.backlog)))
     assert outcomes[0] == outcomes[1]
+
+
+class MovingLedger:
+    """A ledger on which a poll records a newer snapshot of the booking while the step runs (the first write)."""
+
+    def __init__(self, first: LedgerRecord, newer: LedgerRecord) -> None:
+        self.current, self.newer = first, newer
+        self.recorded: list[tuple[str, str]] = []
+
+    def get(self, booking_id: str) -> LedgerRecord:
+        return self.current
+
+    def record_step(self, booking_id: str, step: str, fp: str, result: str, **artifacts: str) -> None:
+        from charter_pipeline.hooks.ledger import StaleSnapshot
+
+        if self.current is not self.newer:
+            self.current = self.newer  # the poll's write came first: this step's record is for an older snapshot
+            raise StaleSnapshot([booking_id])
+        self.recorded.append((step, fp))
+
+
+class SccStandIn:
+    """The SCC event as stored, and what was sent to it."""
+
+    def __init__(self, event: dict[str, Any]) -> None:
+        self.event, self.patches = event, []  # type: ignore[var-annotated]
+
+    def find_events(self, external_ref: str) -> list[dict[str, Any]]:
+        return [dict(self.event)]
+
+    def update_event(self, event_id: str, fields: Mapping[str, Any], *, names: Iterable[str] = ()) -> None:
+        self.patches.append(dict(fields))
+        self.event.update(fields)
+
+
+def test_a_step_that_loses_to_a_snapshot_recorded_while_it_ran_sends_the_newest_last() -> None:
+    from charter_pipeline.booking import fingerprint, parse_booking
+    from charter_pipeline.crew import assigned_crew, scc_event_payload
+    from charter_pipeline.ledger import Action
+    from charter_pipeline.publishing.booking_steps import BookingSteps
+    from charter_pipeline.publishing.poll import work_item
+
+    config = load_config({})
+    older, newer, oldest = (parse_booking(dict(zip(HEADER, charter("B-1", start=s), strict=True)), config.tz)
+                            for s in ("10:00", "14:00", "08:00"))  # fmt: skip
+
+    def record_of(booking: Any) -> LedgerRecord:
+        return LedgerRecord("B-1", snapshot=booking.to_dict(), fingerprint=fingerprint(booking), scc_event_id="evt-1")
+
+    ledger = MovingLedger(record_of(older), record_of(newer))
+    scc = SccStandIn({"event_id": "evt-1", **scc_event_payload(oldest, config, assigned_crew(oldest, config))})
+    steps = BookingSteps(config, work_item(older, fingerprint(older), Action.UPDATE, None))
+    steps.ledger, steps.scc_hook = ledger, scc  # type: ignore[assignment]
+
+    result = steps.scc_event()
+
+    assert [p["start"][11:16] for p in scc.patches] == ["10:00", "14:00"]
+    assert ledger.recorded == [("scc", fingerprint(newer))]
+    assert result["event_id"] == "evt-1"
