@@ -30,8 +30,9 @@ migrate`` and the api-server, scheduler, dag-processor, triggerer and (Celery on
 its own session, each worker under ``unshare --uts`` with its own hostname (when root) so task instances record
 which worker ran them. ``executor="local"`` runs the same four components with LocalExecutor on SQLite.
 
-Environment: config/airflow.env, the file docker-compose.yaml also reads (``shared_settings``), with the local
-hosts and ports filled in; ``executor="local"`` replaces only the executor and the database. Secrets (JWT, Fernet,
+Environment: the Airflow settings of docker-compose.yaml (its ``x-airflow-common`` environment:
+``shared_settings``), with the local hosts and ports filled in, plus ``NATIVE_ONLY``; ``executor="local"``
+replaces only the executor and the database (SQLite) and drops the Celery settings. Secrets (JWT, Fernet,
 Postgres and admin passwords) are generated per start. Every listener is on 127.0.0.1 on a port picked at start;
 the components that would run Airflow's log server (which binds every interface) run with ``--skip-serve-logs``:
 they share one AIRFLOW_HOME, so the API server reads task logs from disk.
@@ -42,6 +43,7 @@ by its whole session; a second start in the same or a new home starts clean.
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import json
 import os
@@ -57,7 +59,7 @@ import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from types import TracebackType
+from types import FrameType, TracebackType
 from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import quote
 
@@ -71,33 +73,42 @@ if TYPE_CHECKING:
     from charter_pipeline.config import PipelineConfig
 
 DAG_ID = "charter_booking_pipeline"
-SETTINGS_FILE = REPO / "config" / "airflow.env"
+COMPOSE_FILE = REPO / "docker-compose.yaml"
+# Settings of the native topology that differ from compose's on purpose: no FAB provider in the lock, so the
+# simple auth manager (its login is generated per start); and the worker's own hostname (a UTS namespace of its
+# own) rather than a DNS lookup of it.
+NATIVE_ONLY = {
+    "AIRFLOW__CORE__AUTH_MANAGER": "airflow.api_fastapi.auth.managers.simple.simple_auth_manager.SimpleAuthManager",
+    "AIRFLOW__CORE__HOSTNAME_CALLABLE": "socket.gethostname",
+}
 PG_BIN = Path("/usr/lib/postgresql/15/bin")
 WORKER_COUNT = 2
+# Pinned for `make run-celery` only (like `make run`); tests get a random password.
+LOCAL_LOGIN = ("admin", "admin")
 Executor = Literal["celery", "local"]
 COMPONENTS = ("api-server", "scheduler", "dag-processor", "triggerer")
-# ${NAME} or ${NAME:-default}, as compose and python-dotenv read them.
-_REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+# ${NAME}, ${NAME:-default}, ${NAME:?error}, as compose reads them ("$${NAME}" is an escaped dollar).
+_REFERENCE = re.compile(r"(?<!\$)\$\{([A-Za-z_][A-Za-z0-9_]*)(:?[-?])?([^}]*)\}")
 
 
-def shared_settings(values: Mapping[str, str], path: Path = SETTINGS_FILE) -> dict[str, str]:
-    """config/airflow.env with every ``${NAME:-default}`` filled from ``values`` (else its default).
-
-    The same file is an ``env_file`` of every Airflow service in docker-compose.yaml, so the native topology and
-    compose run with one set of settings.
+def shared_settings(values: Mapping[str, str], compose_file: Path = COMPOSE_FILE) -> dict[str, str]:
+    """The Airflow settings every container of docker-compose.yaml gets (its ``x-airflow-common`` environment),
+    each ``${NAME:?...}`` / ``${NAME:-default}`` filled from ``values`` (else its default), as compose fills them
+    from .env. The native topology runs with exactly these, so the two cannot drift.
     """
-    from dotenv import dotenv_values
+    import yaml  # type: ignore[import-untyped]
 
     def fill(match: re.Match[str]) -> str:
-        name, default = match.group(1), match.group(2)
+        name, kind, rest = match.group(1), match.group(2), match.group(3)
         if name in values:
             return values[name]
-        if default is None:
-            raise KeyError(f"{path.name}: ${{{name}}} has no default and no value was given")
-        return default
+        if kind in (":-", "-"):
+            return rest or ""
+        raise KeyError(f"{compose_file.name}: ${{{name}}} needs a value")
 
-    raw = dotenv_values(path, interpolate=False)
-    return {name: _REFERENCE.sub(fill, value or "") for name, value in raw.items()}
+    document = yaml.safe_load(compose_file.read_text(encoding="utf-8"))
+    environment: dict[str, Any] = document["x-airflow-common"]["environment"]
+    return {name: _REFERENCE.sub(fill, str(value)) for name, value in environment.items()}
 
 
 def free_port() -> int:
@@ -110,6 +121,27 @@ def free_port() -> int:
 def airflow_bin() -> str:
     """The ``airflow`` script next to the interpreter running us (``.venv/bin/airflow``)."""
     return str(Path(sys.executable).parent / "airflow")
+
+
+def loopback_airflow(folder: Path) -> Path:
+    """A folder holding an ``airflow`` script that runs ours, adding ``--skip-serve-logs`` to the scheduler and the
+    triggerer; put it first on PATH for ``airflow standalone``, which starts its parts as ``airflow <part>``.
+
+    Airflow's log server binds every interface whatever is configured (AIRFLOW-NOTES); without it the API server
+    reads task logs from the shared AIRFLOW_HOME, which is all a one-machine stack needs.
+    """
+    folder.mkdir(parents=True, exist_ok=True)
+    script = folder / "airflow"
+    real = airflow_bin()
+    script.write_text(
+        "#!/bin/sh\n"
+        "# Written by sandbox/topology.py: no log server listening on every interface (make run is local only).\n"
+        f'case "$1" in scheduler|triggerer) exec "{real}" "$@" --skip-serve-logs;; esac\n'
+        f'exec "{real}" "$@"\n',
+        encoding="utf-8",
+    )
+    script.chmod(0o755)
+    return folder
 
 
 def session_pids(session: int) -> list[int]:
@@ -298,9 +330,11 @@ class Topology:
         settings: Mapping[str, str] | None = None,
         workers: int = WORKER_COUNT,
         admin: tuple[str, str] | None = None,
+        api_port: int = 0,
     ) -> None:
-        """``settings`` override config/airflow.env for this start only (e.g. shorter timeouts in a test);
-        ``admin`` pins the login (default: admin and a random password); ``home`` is kept, a temp home is not."""
+        """``settings`` override compose's settings for this start only (e.g. shorter timeouts in a test);
+        ``admin`` pins the login (default: admin and a random password); ``home`` is kept, a temp home is not;
+        ``api_port`` 0 picks a free one."""
         if executor not in ("celery", "local"):
             raise ValueError(f"executor must be 'celery' or 'local', not {executor!r}")
         self.executor: Executor = executor
@@ -310,6 +344,7 @@ class Topology:
         self.overrides = dict(settings or {})
         self.workers = workers if executor == "celery" else 0
         self.admin = admin or ("admin", secrets.token_urlsafe(12))
+        self.api_port = api_port
         self.name = f"t{uuid.uuid4().hex[:8]}"
         self.stack = SandboxStack(self.home / "stand-ins", scc_events_table=f"scc-events-{self.name}")
         self.processes: dict[str, subprocess.Popen[bytes]] = {}
@@ -430,10 +465,10 @@ class Topology:
             raise RuntimeError("bootstrap: " + "; ".join(report.lines()))
         self.variable["cloudfront_distribution_id"] = report.distribution_id
 
-        values = {"AIRFLOW_API_HOST": f"127.0.0.1:{free_port()}"}
+        values = {"AIRFLOW_API_HOST": f"127.0.0.1:{self.api_port or free_port()}"}
         if self.executor == "celery":
             values.update(self._start_storage())
-        self.env = self._environment(values, connections)
+        self.env = self.component_environment(values, connections)
         port = int(values["AIRFLOW_API_HOST"].rpartition(":")[2])
         self.api_url = f"http://127.0.0.1:{port}"
         self.api = RestApi(self.api_url, *self.admin)
@@ -473,7 +508,7 @@ class Topology:
             self._wait(log_name, lambda name=log_name: " ready." in self.component_log(name), timeout)  # type: ignore[misc]
 
     def _start_storage(self) -> dict[str, str]:
-        """A private PostgreSQL cluster and redis-server on free loopback ports; the values config/airflow.env needs."""
+        """A private PostgreSQL cluster and redis-server on free loopback ports; what compose's ${...} need."""
         password = secrets.token_hex(16)
         self._pg_dir = Path(tempfile.mkdtemp(prefix="charter-pg-"))
         data = self._pg_dir / "data"
@@ -552,13 +587,19 @@ class Topology:
             "REDIS_HOST": f"127.0.0.1:{redis_port}",
         }
 
-    def _environment(self, values: Mapping[str, str], connections: Mapping[str, str]) -> dict[str, str]:
+    def component_environment(self, values: Mapping[str, str], connections: Mapping[str, str]) -> dict[str, str]:
         env = {
             name: value
             for name, value in os.environ.items()
             if not name.startswith(("AIRFLOW", "AWS_PROFILE", "AWS_SESSION_TOKEN", "CHARTER_"))
         }
-        env.update(shared_settings(values))
+        generated = {
+            "AIRFLOW__CORE__FERNET_KEY": _fernet_key(),
+            "AIRFLOW__API_AUTH__JWT_SECRET": secrets.token_urlsafe(32),
+            "AIRFLOW__API__SECRET_KEY": secrets.token_urlsafe(32),
+            "POSTGRES_PASSWORD": "",  # LocalExecutor: SQLite below instead
+        }
+        env.update(shared_settings({**generated, **values}))
         if self.executor == "local":
             env["AIRFLOW__CORE__EXECUTOR"] = "LocalExecutor"
             env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] = f"sqlite:///{self.home / 'airflow.db'}"
@@ -576,9 +617,6 @@ class Topology:
                 "AIRFLOW__API__HOST": "127.0.0.1",
                 "AIRFLOW__API__PORT": api_host.rpartition(":")[2],
                 "AIRFLOW__API__BASE_URL": f"http://{api_host}",
-                "AIRFLOW__API_AUTH__JWT_SECRET": secrets.token_urlsafe(32),
-                "AIRFLOW__API__SECRET_KEY": secrets.token_urlsafe(32),
-                "AIRFLOW__CORE__FERNET_KEY": _fernet_key(),
                 "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": f"{self.admin[0]}:admin",
                 "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(passwords),
                 # Nothing serves logs over the network (--skip-serve-logs); these ports are ours if anything does.
@@ -586,14 +624,13 @@ class Topology:
                 "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(free_port()),
                 "AIRFLOW__SCHEDULER__SCHEDULER_HEALTH_CHECK_SERVER_HOST": "127.0.0.1",
                 "AIRFLOW__SCHEDULER__SCHEDULER_HEALTH_CHECK_SERVER_PORT": str(free_port()),
-                # A worker's own hostname (its UTS namespace), not a DNS lookup of it.
-                "AIRFLOW__CORE__HOSTNAME_CALLABLE": "socket.gethostname",
                 "AIRFLOW_VAR_CHARTER_PIPELINE": json.dumps(self.variable),
                 "CHARTER_POLL_SCHEDULE": self.poll_schedule,
                 "AWS_DEFAULT_REGION": self.stack.region,
                 "PATH": os.pathsep.join([str(Path(airflow_bin()).parent), os.environ.get("PATH", "")]),
             }
         )
+        env.update(NATIVE_ONLY)
         env.update(connections)
         env.update(self.overrides)
         return env
@@ -673,3 +710,60 @@ def _redis_ping(port: int) -> bool:
     import redis
 
     return bool(redis.Redis(host="127.0.0.1", port=port, socket_timeout=2).ping())
+
+
+class _Stop(Exception):
+    """SIGTERM arrived."""
+
+
+def _raise_stop(signum: int, frame: FrameType | None) -> None:
+    raise _Stop(signal.Signals(signum).name)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``make run-celery``: the Celery topology with the stand-ins, the sample exports, until Ctrl-C."""
+    parser = argparse.ArgumentParser(prog="python -m sandbox.topology", description=main.__doc__)
+    parser.add_argument("--executor", choices=("celery", "local"), default="celery")
+    parser.add_argument("--api-port", type=int, default=8080, help="the UI and REST API port on 127.0.0.1 (0: any)")
+    args = parser.parse_args(argv)
+    home = REPO / ".sandbox" / f"topology-{args.executor}"
+    # A second start is clean: a new database cluster and broker every time, and an empty home.
+    shutil.rmtree(home, ignore_errors=True)
+    home.mkdir(parents=True)
+    os.environ.setdefault("AIRFLOW_HOME", str(home / "this-process"))
+    os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
+    signal.signal(signal.SIGTERM, _raise_stop)
+    topology = Topology(
+        args.executor, home=home, poll_schedule="*/2 * * * *", admin=LOCAL_LOGIN, api_port=args.api_port
+    )
+    print(f"starting the {args.executor} topology in {home.relative_to(REPO)} (component logs in components/) ...")
+    try:
+        with topology:
+            topology.api.unpause(DAG_ID)
+            written = topology.put_exports()
+            print(f"sample exports: {', '.join(written)}")
+            print()
+            login = f"login {LOCAL_LOGIN[0]} / {LOCAL_LOGIN[1]} (this local stack only)"
+            workers = ", ".join(topology.worker_hostnames) or "-"
+            print(f"  Airflow UI     {topology.api_url}/   {login}")
+            print(f"  Executor       {topology.env['AIRFLOW__CORE__EXECUTOR']}, workers: {workers}")
+            print(f"  JADA           {topology.stack.jada_url}/calendar")
+            print(f"  SCC            {topology.stack.scc_url}")
+            print(f"  AWS (moto)     {topology.stack.moto_url}")
+            print(f"  Exports        {topology.config.exports_uri}  (polled every 2 minutes)")
+            print("  Ctrl-C stops everything.")
+            while all(process.poll() is None for process in topology.processes.values()):
+                time.sleep(2)
+            dead = [name for name, process in topology.processes.items() if process.poll() is not None]
+            print(f"stopped: {', '.join(dead)} exited; see {home.relative_to(REPO)}/components/")
+            return 1
+    except (KeyboardInterrupt, _Stop):
+        print("\nstopped everything.")
+        return 0
+    except RuntimeError as exc:
+        print(f"make run-celery: {exc}")
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
