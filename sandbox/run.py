@@ -258,8 +258,9 @@ def run(*, trigger: bool = True) -> int:
                 "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": f"{LOCAL_LOGIN[0]}:admin",
                 "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(passwords),
                 "CHARTER_POLL_SCHEDULE": LOCAL_POLL_SCHEDULE,
-                # Local only (issue 14): the UI on loopback, and no log servers on every interface.
-                "AIRFLOW__API__HOST": "127.0.0.1",
+                # Local only: the UI on loopback unless the caller exposes it deliberately (README), and no log
+                # servers on every interface (loopback_airflow).
+                "AIRFLOW__API__HOST": os.environ.get("AIRFLOW__API__HOST", "127.0.0.1"),
             },
         )
         env["PATH"] = os.pathsep.join([str(loopback_airflow(STATE_DIR / "bin")), env["PATH"]])
