@@ -51,7 +51,8 @@ def collect_bookings() -> list[dict[str, Any]]:
     from charter_pipeline.publishing import tasks
 
     context = get_current_context()
-    result = tasks.collect_task(context["params"])
+    # run_after, not the clock: a cleared collect_bookings of an old manual run keeps its booking's place in time.
+    result = tasks.collect_task(context["params"], context["dag_run"].run_after)
     # The counts go to the summary under their own key: a mapped group can only expand over the return value.
     context["ti"].xcom_push(key="intake", value=result["intake"])
     return result["work"]

@@ -41,6 +41,7 @@ from sandbox.inspector import Inspector, InspectorSources
 from sandbox.preview import GuestSitePreview
 from sandbox.samples import sample_variable, write_samples
 from sandbox.stack import SandboxStack
+from sandbox.topology import loopback_airflow
 
 DAG_ID = "charter_booking_pipeline"
 PORTS = {"moto": 5055, "aws": 5056, "jada": 8081, "scc": 8082, "alerts": 8083}
@@ -319,8 +320,12 @@ def run(*, trigger: bool = True) -> int:
                 "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(passwords),
                 "CHARTER_POLL_SCHEDULE": LOCAL_POLL_SCHEDULE,
                 "CHARTER_RECONCILE_SCHEDULE": LOCAL_RECONCILE_SCHEDULE,
+                # Local only: the UI on loopback unless the caller exposes it deliberately (README), and no log
+                # servers on every interface (loopback_airflow).
+                "AIRFLOW__API__HOST": os.environ.get("AIRFLOW__API__HOST", "127.0.0.1"),
             },
         )
+        env["PATH"] = os.pathsep.join([str(loopback_airflow(STATE_DIR / "bin")), env["PATH"]])
         log_path = STATE_DIR / "airflow.log"
         print(f"starting airflow standalone (log: {log_path.relative_to(REPO)}) ...")
         with log_path.open("ab") as log:

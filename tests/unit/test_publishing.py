@@ -78,6 +78,7 @@ class Ledger:
     def __init__(self) -> None:
         self.records: dict[str, LedgerRecord] = {}
         self.state = PollState()
+        self.index: dict[str, str] = {}  # the staff page's month index: booking id -> start
         self.calls = 0
 
     def get_poll_state(self) -> PollState:
@@ -108,7 +109,14 @@ class Ledger:
                 row_digest=record.row_digest)  # fmt: skip
         return len(saved)
 
-    def record_state(self, booking_id: str, state: str, *, clear_error: bool = False) -> None:
+    def index_charters(self, records: Iterable[LedgerRecord]) -> int:
+        self.calls += 1
+        for record in records:
+            if record.booking is not None:
+                self.index[record.booking_id] = record.booking.start.isoformat()
+        return 1
+
+    def record_state(self, booking_id: str, state: str, *, clear_error: bool = False, fingerprint: str = "") -> None:
         self.records[booking_id] = replace(self.records[booking_id], state=state)
 
     def publish(self, booking_id: str) -> None:
@@ -228,6 +236,40 @@ def test_the_summary_names_a_failed_booking_and_keeps_it_owed() -> None:
     table = summary_table(summary)
     assert "failed: 1" in table
     assert "https://queenofsandiego.com/g/ABCDEFGHJKMNP" in table
+
+
+def test_a_cleared_old_manual_run_never_passes_its_booking_off_as_newer_than_a_later_export() -> None:
+    """The manual booking counts as received when its run was triggered, not when collect_bookings runs again."""
+    ledger, exports = Ledger(), Exports()
+    raw = dict(zip(HEADER, charter("M-1", start="10:00"), strict=True))
+    poll(ledger, exports).manual(raw, NOW - timedelta(hours=2))
+    exports.drop("a.csv", export([charter("M-1", start="14:00")]), minute=1)  # an hour before NOW
+    poll(ledger, exports).scheduled()
+    assert ledger.records["M-1"].booking.start.hour == 14  # type: ignore[union-attr]
+
+    cleared = poll(ledger, exports).manual(raw, NOW - timedelta(hours=2))  # the old run's task, cleared at NOW
+
+    assert cleared.work == []
+    assert cleared.counts["older_rows_ignored"] == 1
+    assert ledger.records["M-1"].booking.start.hour == 14  # type: ignore[union-attr]
+
+
+def test_a_summary_rerun_after_a_later_run_reports_superseded_and_leaves_the_booking_alone() -> None:
+    ledger, exports = Ledger(), Exports()
+    exports.drop("a.csv", export([charter("B-1", start="10:00")]), minute=1)
+    first = poll(ledger, exports).scheduled()
+    ledger.publish("B-1")
+    exports.drop("b.csv", export([charter("B-1", start="14:00")]), minute=2)
+    poll(ledger, exports).scheduled()
+    ledger.publish("B-1")
+    ledger.records["B-1"] = replace(ledger.records["B-1"], state="published")
+
+    summary = summarize(load_config({}), first.as_xcom()["intake"], first.work, ledger=ledger)  # type: ignore[arg-type]
+
+    assert summary["counts"]["failed"] == 0
+    assert summary["counts"]["superseded"] == 1
+    assert ledger.records["B-1"].state == "published"
+    assert "superseded: 1" in summary_table(summary)
 
 
 @pytest.mark.parametrize(
@@ -429,3 +471,78 @@ def test_leaving_settled_rows_unparsed_decides_exactly_what_parsing_every_row_de
         records = {b: (r.snapshot, r.fingerprint, r.state) for b, r in ledger.records.items()}
         outcomes.append((intake.work, records, sorted(ledger.state.backlog)))
     assert outcomes[0] == outcomes[1]
+
+
+class MovingLedger:
+    """A ledger on which a poll records a newer snapshot of the booking while the step runs (the first write)."""
+
+    def __init__(self, first: LedgerRecord, newer: LedgerRecord) -> None:
+        self.current, self.newer = first, newer
+        self.recorded: list[tuple[str, str]] = []
+
+    def get(self, booking_id: str) -> LedgerRecord:
+        return self.current
+
+    def record_step(self, booking_id: str, step: str, fp: str, result: str, **artifacts: str) -> None:
+        from charter_pipeline.hooks.ledger import StaleSnapshot
+
+        if self.current is not self.newer:
+            self.current = self.newer  # the poll's write came first: this step's record is for an older snapshot
+            raise StaleSnapshot([booking_id])
+        self.recorded.append((step, fp))
+
+
+class SccStandIn:
+    """The SCC event as stored, and what was sent to it."""
+
+    def __init__(self, event: dict[str, Any]) -> None:
+        self.event, self.patches = event, []  # type: ignore[var-annotated]
+
+    def find_events(self, external_ref: str) -> list[dict[str, Any]]:
+        return [dict(self.event)]
+
+    def update_event(self, event_id: str, fields: Mapping[str, Any], *, names: Iterable[str] = ()) -> None:
+        self.patches.append(dict(fields))
+        self.event.update(fields)
+
+
+def test_a_step_that_loses_to_a_snapshot_recorded_while_it_ran_sends_the_newest_last() -> None:
+    from charter_pipeline.booking import fingerprint, parse_booking
+    from charter_pipeline.crew import assigned_crew, scc_event_payload
+    from charter_pipeline.ledger import Action
+    from charter_pipeline.publishing.booking_steps import BookingSteps
+    from charter_pipeline.publishing.poll import work_item
+
+    config = load_config({})
+    older, newer, oldest = (parse_booking(dict(zip(HEADER, charter("B-1", start=s), strict=True)), config.tz)
+                            for s in ("10:00", "14:00", "08:00"))  # fmt: skip
+
+    def record_of(booking: Any) -> LedgerRecord:
+        return LedgerRecord("B-1", snapshot=booking.to_dict(), fingerprint=fingerprint(booking), scc_event_id="evt-1")
+
+    ledger = MovingLedger(record_of(older), record_of(newer))
+    scc = SccStandIn({"event_id": "evt-1", **scc_event_payload(oldest, config, assigned_crew(oldest, config))})
+    steps = BookingSteps(config, work_item(older, fingerprint(older), Action.UPDATE, None))
+    steps.ledger, steps.scc_hook = ledger, scc  # type: ignore[assignment]
+
+    result = steps.scc_event()
+
+    assert [p["start"][11:16] for p in scc.patches] == ["10:00", "14:00"]
+    assert ledger.recorded == [("scc", fingerprint(newer))]
+    assert result["event_id"] == "evt-1"
+
+
+def test_a_poll_indexes_every_booking_it_records_for_the_staff_page() -> None:
+    ledger, exports = Ledger(), Exports()
+    exports.drop(
+        "a.csv", export([charter("B-1", days=2), charter("B-2", days=9), charter("B-3", status="inquiry")]), minute=1
+    )
+    poll(ledger, exports).scheduled()
+    assert set(ledger.index) == {"B-1", "B-2", "B-3"}
+    assert ledger.index["B-1"] == ledger.records["B-1"].booking.start.isoformat()  # type: ignore[union-attr]
+
+    # A re-export with nothing new records nothing, so it indexes nothing again.
+    ledger.index.clear()
+    exports.drop("b.csv", export([charter("B-1", days=2)]), minute=5)
+    poll(ledger, exports).scheduled()
+    assert ledger.index == {}

@@ -12,6 +12,11 @@ and one bookkeeping item ``#poll-state``: the export files already read (gzip JS
 400 KB item limit) and the backlog of bookings that still need work (failed, or beyond max_bookings_per_run).
 Per month, one ``#charters starting in YYYY-MM`` item: booking id -> UTC start, for the staff page (index_charters).
 
+Several processes write one item at the same moment (CONTRACT.md section 9: a booking's three branches, a cleared
+task of an older run, the poll), so no write here is a blind read-then-write: step records and failures are
+updates of their own attributes, conditional on the snapshot they were made for; snapshots are conditional on the
+order key that was read; the poll state is versioned. docs/ARCHITECTURE.md "Concurrency" has the table.
+
 A poll reads only SUMMARY_ATTRIBUTES of every booking its exports name, and whole items of those it decides.
 """
 
@@ -26,7 +31,7 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.providers.amazon.aws.hooks.base_aws import AwsBaseHook
 
-from charter_pipeline.hooks.policy import aws_client_config
+from charter_pipeline.hooks.policy import aws_client_config, aws_error_code
 from charter_pipeline.ledger import DRIFT_REPORT_ID, POLL_STATE_ID, STEPS, LedgerRecord, RecordSummary
 
 if TYPE_CHECKING:
@@ -64,17 +69,32 @@ _SUMMARY_PROJECTION = {
 CHARTER_INDEX_PREFIX = "#charters starting in "
 # Booking ids per UpdateItem: 40 names of up to 64 characters stay well inside the 4 KB expression limit.
 _INDEX_NAMES_PER_CALL = 40
-# DynamoDB's limits: 100 keys per BatchGetItem, 25 puts per BatchWriteItem.
+# DynamoDB's limit: 100 keys per BatchGetItem.
 _BATCH_GET = 100
-_BATCH_WRITE = 25
+# TransactWriteItems takes up to 100 actions: new records go in with a condition, 100 a call.
+_TRANSACTION = 100
+_ABSENT_ITEM: Mapping[str, Any] = {"ConditionExpression": "attribute_not_exists(booking_id)"}
 
 
 @dataclass
 class PollState:
-    """What the poll remembers between runs: files read (uri -> version) and bookings still owed work."""
+    """What the poll remembers between runs: files read (uri -> version) and bookings still owed work.
+
+    ``version`` and ``read_backlog`` are what ``get_poll_state`` read; ``save_poll_state`` writes only if nobody
+    wrote in between, and otherwise applies this state's changes to what is there now (see there)."""
 
     files: dict[str, str] = field(default_factory=dict)
     backlog: list[str] = field(default_factory=list)
+    version: int = 0
+    read_backlog: list[str] | None = None  # None: not read from the ledger, so written as it is
+
+
+class StaleSnapshot(Exception):
+    """A write for a booking's snapshot lost to a newer one: the ledger's fingerprint (or order key) moved on."""
+
+    def __init__(self, booking_ids: Iterable[str]) -> None:
+        self.booking_ids = sorted(booking_ids)
+        super().__init__(f"a newer snapshot is recorded for {', '.join(self.booking_ids)}")
 
 
 def now_iso() -> str:
@@ -140,53 +160,99 @@ class LedgerHook(AwsBaseHook):
                 keys = unprocessed.get(self.table_name, {}).get("Keys", [])
 
     def save_snapshots(self, records: Iterable[LedgerRecord], existing: Mapping[str, LedgerRecord]) -> int:
-        """Store newer snapshots. New bookings go in batches; known ones are updated in place so that artifact
-        ids and step progress written by a task are never overwritten by the poll."""
+        """Store newer snapshots. ``existing`` holds the records as the caller read them.
+
+        Known bookings are updated in place (artifact ids and step progress written by a task are never
+        overwritten by the poll), on condition that their order key is still the one read; new ones are put
+        100 at a time in a transaction, on condition that nobody created them meanwhile. Whatever lost such a race
+        is written nowhere and raised as ``StaleSnapshot`` once the rest is stored: the caller reads those again
+        and decides again, so a snapshot is never replaced by one it did not see."""
         fresh: list[LedgerRecord] = []
+        lost: list[str] = []
         written = 0
         for record in records:
             if record.booking_id in existing:
-                self._update(record.booking_id, _snapshot_fields(record))
+                try:
+                    self._update(
+                        record.booking_id,
+                        _snapshot_fields(record),
+                        condition=_order_key_condition(existing[record.booking_id]),
+                    )
+                except StaleSnapshot:
+                    lost.append(record.booking_id)
+                    continue
                 written += 1
             else:
                 fresh.append(record)
-        for start in range(0, len(fresh), _BATCH_WRITE):
-            puts: list[dict[str, Any]] = [
-                {"PutRequest": {"Item": item_from_record(r)}} for r in fresh[start : start + _BATCH_WRITE]
-            ]
-            request: dict[str, Any] = {self.table_name: puts}
-            while request:
-                self.calls += 1
-                answer = self.client.batch_write_item(RequestItems=request)
-                request = answer.get("UnprocessedItems") or {}
-            written += len(puts)
+        for start in range(0, len(fresh), _TRANSACTION):
+            chunk = fresh[start : start + _TRANSACTION]
+            lost += self._create(chunk)
+            written += len(chunk)
+        written -= sum(1 for r in fresh if r.booking_id in lost)
+        if lost:
+            raise StaleSnapshot(lost)
         return written
 
+    def _create(self, records: list[LedgerRecord]) -> list[str]:
+        """Put new records, each only if its booking has no item yet; returns the bookings that had one."""
+        from botocore.exceptions import ClientError
+
+        puts: list[dict[str, Any]] = [
+            {"Put": {"TableName": self.table_name, "Item": item_from_record(r), **_ABSENT_ITEM}} for r in records
+        ]
+        self.calls += 1
+        try:
+            self.client.transact_write_items(TransactItems=puts)  # type: ignore[arg-type]
+            return []
+        except ClientError as exc:
+            if aws_error_code(exc) != "TransactionCanceledException":
+                raise
+        # Someone created some of them meanwhile (another poll): put one by one to learn which.
+        lost: list[str] = []
+        for record in records:
+            self.calls += 1
+            try:
+                self.client.put_item(TableName=self.table_name, Item=item_from_record(record), **_ABSENT_ITEM)
+            except ClientError as exc:
+                if aws_error_code(exc) != "ConditionalCheckFailedException":
+                    raise
+                lost.append(record.booking_id)
+        return lost
+
     def record_step(self, booking_id: str, step: str, fingerprint: str, result: str, **artifacts: str) -> None:
-        """Mark ``step`` done for ``fingerprint`` with a short human result, plus any artifact ids it made."""
+        """Mark ``step`` done for ``fingerprint`` with a short human result, plus any artifact ids it made.
+
+        Only while ``fingerprint`` is the booking's recorded snapshot: a step of an older snapshot (a cleared task
+        of an older run) raises ``StaleSnapshot`` and records nothing, so it never marks a newer snapshot done nor
+        overwrites the hashes of what a newer run sent."""
         if step not in STEPS:
             raise ValueError(f"unknown step {step!r}")
         values: dict[str, Any] = {f"{step}_fp": fingerprint, f"{step}_result": result, f"{step}_at": now_iso()}
         values.update({k: v for k, v in artifacts.items() if v})
-        self._update(booking_id, values)
+        self._update(booking_id, values, condition=_fingerprint_condition(fingerprint))
 
     def record_artifacts(self, booking_id: str, **artifacts: str) -> None:
         """Store artifact ids as soon as they exist, before the step is complete (a later failure keeps them)."""
         self._update(booking_id, {k: v for k, v in artifacts.items() if v})
 
-    def record_failure(self, booking_id: str, step: str, message: str) -> None:
-        """Note a failed step: the next poll retries the booking, and the summary shows the reason."""
+    def record_failure(self, booking_id: str, step: str, message: str, fingerprint: str = "") -> None:
+        """Note a failed step: the next poll retries the booking, and the summary shows the reason. With a
+        ``fingerprint``, only while that is the recorded snapshot (else ``StaleSnapshot``): an older snapshot's
+        failure says nothing about the newer one."""
         self._update(
             booking_id,
             {f"{step}_result": f"failed: {message}"[:500], f"{step}_at": now_iso(), "last_error": message[:500]},
             add_attempt=True,
+            condition=_fingerprint_condition(fingerprint) if fingerprint else None,
         )
 
-    def record_state(self, booking_id: str, state: str, *, clear_error: bool = False) -> None:
+    def record_state(self, booking_id: str, state: str, *, clear_error: bool = False, fingerprint: str = "") -> None:
+        """Set what the pipeline concluded for the booking; with a ``fingerprint``, only while that is the recorded
+        snapshot (else ``StaleSnapshot``), so a summary of an older run never speaks for a newer snapshot."""
         values: dict[str, Any] = {"state": state, "updated_at": now_iso()}
         if clear_error:
             values.update(last_error="", attempts=0)
-        self._update(booking_id, values)
+        self._update(booking_id, values, condition=_fingerprint_condition(fingerprint) if fingerprint else None)
 
     def claim_session_id(self, booking_id: str, candidate: str) -> str:
         """Store ``candidate`` as the booking's session id unless it already has one; return the one that holds."""
@@ -196,11 +262,24 @@ class LedgerHook(AwsBaseHook):
             Key={"booking_id": {"S": booking_id}},
             UpdateExpression="SET session_id = if_not_exists(session_id, :candidate)",
             ExpressionAttributeValues={":candidate": {"S": candidate}},
-            ReturnValues="UPDATED_NEW",
+            # ALL_NEW: when two branches claim at once, the loser's update changes nothing, and moto (at least)
+            # then leaves the attribute out of UPDATED_NEW.
+            ReturnValues="ALL_NEW",
         )
         return str(answer["Attributes"]["session_id"]["S"])
 
-    def _update(self, booking_id: str, values: Mapping[str, Any], *, add_attempt: bool = False) -> None:
+    def _update(
+        self,
+        booking_id: str,
+        values: Mapping[str, Any],
+        *,
+        add_attempt: bool = False,
+        condition: tuple[str, Mapping[str, Any]] | None = None,
+    ) -> None:
+        """One UpdateItem that sets only ``values`` (other attributes are other writers'), under ``condition``
+        (an expression over ``#c*`` names and ``:c*`` values); a failed condition raises ``StaleSnapshot``."""
+        from botocore.exceptions import ClientError
+
         if not values and not add_attempt:
             return
         names = {f"#a{i}": name for i, name in enumerate(values)}
@@ -215,10 +294,20 @@ class LedgerHook(AwsBaseHook):
             "UpdateExpression": expression.strip(),
             "ExpressionAttributeValues": attribute_values,
         }
+        if condition is not None:
+            text, operands = condition
+            request["ConditionExpression"] = text
+            names.update({k: v for k, v in operands.items() if k.startswith("#")})
+            attribute_values.update({k: v for k, v in operands.items() if k.startswith(":")})
         if names:
             request["ExpressionAttributeNames"] = names
         self.calls += 1
-        self.client.update_item(**request)
+        try:
+            self.client.update_item(**request)
+        except ClientError as exc:
+            if condition is not None and aws_error_code(exc) == "ConditionalCheckFailedException":
+                raise StaleSnapshot([booking_id]) from None
+            raise
 
     # --- aftercare (CONTRACT.md sections 11 and 12) -----------------------------------------------------------
     def published_records(self, *, include_retired: bool = False) -> Iterator[LedgerRecord]:
@@ -280,23 +369,52 @@ class LedgerHook(AwsBaseHook):
         )
         item = answer.get("Item")
         if not item:
-            return PollState()
+            return PollState(read_backlog=[])
         files = json.loads(gzip.decompress(item["files"]["B"])) if "files" in item else {}
         backlog = json.loads(item["backlog"]["S"]) if "backlog" in item else []
-        return PollState(files=files, backlog=backlog)
+        version = int(item["version"]["N"]) if "version" in item else 0
+        return PollState(files=files, backlog=backlog, version=version, read_backlog=list(backlog))
 
     def save_poll_state(self, state: PollState) -> None:
-        self.calls += 1
-        files = gzip.compress(json.dumps(state.files, sort_keys=True, separators=(",", ":")).encode(), mtime=0)
-        self.client.put_item(
-            TableName=self.table_name,
-            Item={
-                "booking_id": {"S": POLL_STATE_ID},
-                "files": {"B": files},
-                "backlog": {"S": json.dumps(sorted(set(state.backlog)))},
-                "updated_at": {"S": now_iso()},
-            },
-        )
+        """Write the poll state, if nobody wrote it since ``state`` was read (its ``version``).
+
+        Both the poll (files read, bookings owed) and the run summary (bookings now in sync) rewrite this item, in
+        different runs that may overlap (a cleared task, a manual trigger beside a scheduled poll). When someone
+        did write in between, this state's own changes are applied to what is there now (files added; bookings
+        added to and taken off the backlog since it was read) and written again, so neither loses the other's."""
+        from botocore.exceptions import ClientError
+
+        while True:
+            self.calls += 1
+            files = gzip.compress(json.dumps(state.files, sort_keys=True, separators=(",", ":")).encode(), mtime=0)
+            request: dict[str, Any] = {
+                "TableName": self.table_name,
+                "Item": {
+                    "booking_id": {"S": POLL_STATE_ID},
+                    "files": {"B": files},
+                    "backlog": {"S": json.dumps(sorted(set(state.backlog)))},
+                    "updated_at": {"S": now_iso()},
+                    "version": {"N": str(state.version + 1)},
+                },
+            }
+            if state.read_backlog is not None:  # read from here: write only over what was read
+                request["ExpressionAttributeNames"] = {"#version": "version"}
+                request["ConditionExpression"] = "attribute_not_exists(#version)"
+                if state.version:
+                    request["ConditionExpression"] = "#version = :read"
+                    request["ExpressionAttributeValues"] = {":read": {"N": str(state.version)}}
+            try:
+                self.client.put_item(**request)
+                return
+            except ClientError as exc:
+                if aws_error_code(exc) != "ConditionalCheckFailedException":
+                    raise
+            now = self.get_poll_state()
+            read = set(state.read_backlog or ())
+            mine = set(state.backlog)
+            now.backlog = sorted((set(now.backlog) | (mine - read)) - (read - mine))
+            now.files = {**now.files, **state.files}
+            state = now
 
     # --- the staff page's charter index ---------------------------------------------------------------------
     def index_charters(self, records: Iterable[LedgerRecord]) -> int:
@@ -415,6 +533,21 @@ def index_months(start: datetime, end: datetime) -> list[str]:
         months.append(f"{year:04d}-{month:02d}")
         year, month = (year + 1, 1) if month == 12 else (year, month + 1)
     return months
+
+
+def _fingerprint_condition(fingerprint: str) -> tuple[str, Mapping[str, Any]]:
+    """While ``fingerprint`` is the booking's recorded snapshot (or there is none: a lost ledger)."""
+    return (
+        "attribute_not_exists(#cfp) OR #cfp = :cfp",
+        {"#cfp": "fingerprint", ":cfp": {"S": fingerprint}},
+    )
+
+
+def _order_key_condition(read: LedgerRecord) -> tuple[str, Mapping[str, Any]]:
+    """While the booking's recorded snapshot is still the one ``read`` (its order key, as stored)."""
+    if read.order_key is None:
+        return "attribute_not_exists(#cok) OR #cok = :cnull", {"#cok": "order_key", ":cnull": {"S": "null"}}
+    return "#cok = :cok", {"#cok": "order_key", ":cok": {"S": json.dumps(read.order_key)}}
 
 
 def _attribute(value: Any) -> dict[str, Any]:

@@ -34,6 +34,8 @@ log = logging.getLogger(__name__)
 
 
 QUARANTINE_LISTED = 50
+# How often the poll weighs a booking again when another poll recorded a snapshot of it at the same moment.
+SNAPSHOT_ROUNDS = 3
 # A progress line every this many rows when an export is large.
 PROGRESS_EVERY = 10_000
 
@@ -95,13 +97,18 @@ class Poll:
     def outside_calls(self) -> int:
         return self.ledger.calls + getattr(self.exports, "calls", 0)
 
-    def manual(self, raw: Mapping[str, Any]) -> Intake:
-        """One booking from the trigger form. Validated before any outside call (CONTRACT.md section 1)."""
+    def manual(self, raw: Mapping[str, Any], triggered_at: datetime | None = None) -> Intake:
+        """One booking from the trigger form. Validated before any outside call (CONTRACT.md section 1).
+
+        It counts as an export file modified when the run was triggered (``triggered_at``, the run's own time), not
+        when this task runs: a cleared collect_bookings of an old manual run must not pass its snapshot off as
+        newer than an export that came after it (issue 14)."""
         from charter_pipeline.booking import parse_booking
         from charter_pipeline.exports import Candidate, Source
 
         booking = parse_booking(raw, self.config.tz)  # BookingError names the field
-        candidate = Candidate(booking=booking, source=Source(file="manual trigger", last_modified=self.now, row=1))
+        source = Source(file="manual trigger", last_modified=triggered_at or self.now, row=1)
+        candidate = Candidate(booking=booking, source=source)
         state = self.ledger.get_poll_state()
         records = self.ledger.get_many([booking.booking_id])
         state.backlog = self._decide({booking.booking_id: candidate}, records, state.backlog, revisit_backlog=False)
@@ -217,12 +224,81 @@ class Poll:
     ) -> list[str]:
         """Record newer snapshots, decide what each booking needs, fill ``intake.work``, and return the new
         backlog: every booking still owed work. A manual trigger does not revisit the backlog, only keeps it."""
-        from charter_pipeline.exports import order_key_to_json, snapshot_order
+        from charter_pipeline.hooks.ledger import StaleSnapshot
 
         existing = dict(records)
-        to_save: list[LedgerRecord] = []
         decisions: dict[str, tuple[Booking, str, Action]] = {}
+        pending = dict(newest)
+        saved: dict[str, LedgerRecord] = {}
+        for _ in range(SNAPSHOT_ROUNDS):
+            to_save = self._weigh(pending, records, decisions)
+            saved.update((record.booking_id, record) for record in to_save)
+            try:
+                if to_save:
+                    self.ledger.save_snapshots(to_save, existing)
+                break
+            except StaleSnapshot as lost:
+                for booking_id in lost.booking_ids:
+                    saved.pop(booking_id, None)
+                # Another poll recorded a snapshot of these bookings since they were read: weigh ours against it.
+                log.info("A newer snapshot was recorded meanwhile for %s; deciding again.", ", ".join(lost.booking_ids))
+                fresh = self.ledger.get_many(lost.booking_ids)
+                for booking_id in lost.booking_ids:
+                    decisions.pop(booking_id, None)
+                    records.pop(booking_id, None)
+                    existing.pop(booking_id, None)
+                records.update(fresh)
+                existing.update(fresh)
+                pending = {booking_id: newest[booking_id] for booking_id in lost.booking_ids}
+        else:
+            raise StaleSnapshot(pending)
+        if saved:
+            # The staff page finds upcoming charters by the month they start in (hooks/ledger.py index_charters).
+            self.ledger.index_charters(saved.values())
 
+        for booking_id in backlog if revisit_backlog else []:
+            record = records.get(booking_id)
+            if booking_id in decisions or booking_id in settled or record is None or record.booking is None:
+                continue
+            decisions[booking_id] = (
+                record.booking,
+                record.fingerprint,
+                decide(record.booking, record.fingerprint, record, self.now),
+            )
+
+        owed: list[tuple[Booking, str, Action]] = []
+        for booking, fp, action in decisions.values():
+            if action.needs_work:
+                owed.append((booking, fp, action))
+            elif action is Action.UNCHANGED:
+                self.intake.counts["unchanged"] += 1
+            else:
+                self.intake.counts["recorded_only"] += 1
+                log.info("%s: %s", booking.label, _record_only_reason(action, booking))
+        # Soonest charters first, so that with a cap the most urgent go out in this run.
+        owed.sort(key=lambda entry: (entry[0].start, entry[0].booking_id))
+        cap = self.config.max_bookings_per_run
+        if len(owed) > cap:
+            log.warning(
+                "%d booking(s) need work; this run takes %d and the rest wait for the next run.", len(owed), cap
+            )
+        self.intake.work = [work_item(b, fp, a, records.get(b.booking_id)) for b, fp, a in owed[:cap]]
+        self.intake.counts["deferred"] = max(0, len(owed) - cap)
+        # Everything owed stays in the backlog until the run summary confirms it is in sync.
+        untouched = [b for b in backlog if b not in decisions and b not in settled]
+        return sorted({b.booking_id for b, _, _ in owed} | set(untouched))
+
+    def _weigh(
+        self,
+        newest: Mapping[str, Candidate],
+        records: dict[str, LedgerRecord],
+        decisions: dict[str, tuple[Booking, str, Action]],
+    ) -> list[LedgerRecord]:
+        """Weigh each booking's newest snapshot against its record: decide what it needs (into ``decisions``) and
+        return the records to save (also put in ``records``)."""
+        from charter_pipeline.exports import order_key_to_json, snapshot_order
+
+        to_save: list[LedgerRecord] = []
         for booking_id, candidate in newest.items():
             record = records.get(booking_id)
             key = order_key_to_json(snapshot_order(candidate.booking, candidate.source))
@@ -249,41 +325,7 @@ class Poll:
                 to_save.append(updated)
                 records[booking_id] = updated
             decisions[booking_id] = (booking, fp, action)
-
-        for booking_id in backlog if revisit_backlog else []:
-            record = records.get(booking_id)
-            if booking_id in decisions or booking_id in settled or record is None or record.booking is None:
-                continue
-            decisions[booking_id] = (
-                record.booking,
-                record.fingerprint,
-                decide(record.booking, record.fingerprint, record, self.now),
-            )
-
-        if to_save:
-            self.ledger.save_snapshots(to_save, existing)
-
-        owed: list[tuple[Booking, str, Action]] = []
-        for booking, fp, action in decisions.values():
-            if action.needs_work:
-                owed.append((booking, fp, action))
-            elif action is Action.UNCHANGED:
-                self.intake.counts["unchanged"] += 1
-            else:
-                self.intake.counts["recorded_only"] += 1
-                log.info("%s: %s", booking.label, _record_only_reason(action, booking))
-        # Soonest charters first, so that with a cap the most urgent go out in this run.
-        owed.sort(key=lambda entry: (entry[0].start, entry[0].booking_id))
-        cap = self.config.max_bookings_per_run
-        if len(owed) > cap:
-            log.warning(
-                "%d booking(s) need work; this run takes %d and the rest wait for the next run.", len(owed), cap
-            )
-        self.intake.work = [work_item(b, fp, a, records.get(b.booking_id)) for b, fp, a in owed[:cap]]
-        self.intake.counts["deferred"] = max(0, len(owed) - cap)
-        # Everything owed stays in the backlog until the run summary confirms it is in sync.
-        untouched = [b for b in backlog if b not in decisions and b not in settled]
-        return sorted({b.booking_id for b, _, _ in owed} | set(untouched))
+        return to_save
 
 
 def _with_progress(rows: Sequence[RawRow], name: str) -> Iterator[RawRow]:

@@ -32,7 +32,7 @@ def summarize(
 ) -> dict[str, Any]:
     """Settle each booking's outcome from the ledger (the truth, whatever the task states say), take the ones in
     sync out of the backlog, and return the run's table."""
-    from charter_pipeline.hooks.ledger import LedgerHook
+    from charter_pipeline.hooks.ledger import LedgerHook, StaleSnapshot
 
     ledger = ledger or LedgerHook(config.ledger_table)
     work = work or []
@@ -45,28 +45,30 @@ def summarize(
     for item in work:
         booking_id = item["booking_id"]
         record = records.get(booking_id)
+        booking = Booking.from_dict(item["booking"])
+        if record is not None and record.fingerprint and record.fingerprint != item["fingerprint"]:
+            # A later run (or poll) recorded a newer snapshot: this run's outcome is that one's to settle. A summary
+            # reports; rerun after the fact (issue 14) it must not fail the run nor mark a healthy booking failed.
+            counts["superseded"] += 1
+            log.info(
+                "%s: superseded by a newer snapshot (%s); its state is left as it is.", booking.label, record.source
+            )
+            rows.append(_row(config, item, booking, record, "superseded", ""))
+            continue
         in_sync = record is not None and record.in_sync(item["fingerprint"])
         outcome = OUTCOME_OF_ACTION[Action(item["action"])] if in_sync else "failed"
-        counts[outcome] += 1
         if record is not None:
-            state = (
-                ("published" if Booking.from_dict(item["booking"]).is_charter else "cancelled") if in_sync else "failed"
-            )
-            ledger.record_state(booking_id, state, clear_error=in_sync)
+            state = ("published" if booking.is_charter else "cancelled") if in_sync else "failed"
+            try:
+                ledger.record_state(booking_id, state, clear_error=in_sync, fingerprint=item["fingerprint"])
+            except StaleSnapshot:  # a newer snapshot was recorded since the read above
+                counts["superseded"] += 1
+                rows.append(_row(config, item, booking, record, "superseded", ""))
+                continue
+        counts[outcome] += 1
         if in_sync:
             done.add(booking_id)
-        rows.append(
-            {
-                "booking_id": booking_id,
-                "guest": Booking.from_dict(item["booking"]).first_name,
-                "charter_date": item["booking"]["trip_date"],
-                "outcome": outcome,
-                "guest_url": config.guest_url(record.session_id) if record and record.session_id else "",
-                "calendar_id": record.calendar_id if record else "",
-                "scc_event_id": record.scc_event_id if record else "",
-                "error": "" if in_sync else _first_error(record),
-            }
-        )
+        rows.append(_row(config, item, booking, record, outcome, "" if in_sync else _first_error(record)))
     if done:
         poll_state = ledger.get_poll_state()
         poll_state.backlog = [b for b in poll_state.backlog if b not in done]
@@ -79,6 +81,26 @@ def summarize(
     }
 
 
+def _row(
+    config: PipelineConfig,
+    item: Mapping[str, Any],
+    booking: Booking,
+    record: LedgerRecord | None,
+    outcome: str,
+    error: str,
+) -> dict[str, Any]:
+    return {
+        "booking_id": item["booking_id"],
+        "guest": booking.first_name,
+        "charter_date": item["booking"]["trip_date"],
+        "outcome": outcome,
+        "guest_url": config.guest_url(record.session_id) if record and record.session_id else "",
+        "calendar_id": record.calendar_id if record else "",
+        "scc_event_id": record.scc_event_id if record else "",
+        "error": error,
+    }
+
+
 SUMMARY_COUNTS = (
     "published",
     "updated",
@@ -88,6 +110,8 @@ SUMMARY_COUNTS = (
     "quarantined",
     "failed",
     "deferred",
+    # Bookings of this run that a later run moved on (a summary rerun after the fact); shown when there are any.
+    "superseded",
     "files_read",
     "rows_read",
     "older_rows_ignored",
@@ -110,6 +134,8 @@ def summary_table(summary: Mapping[str, Any]) -> str:
         "",
         "  " + "  ".join(f"{name.replace('_', ' ')}: {counts[name]}" for name in SUMMARY_COUNTS[:8]),
     ]
+    if counts.get("superseded"):
+        lines[-1] += f"  superseded: {counts['superseded']}"
     if counts.get("files_read"):
         lines.append(f"  export files read: {counts['files_read']}, rows: {counts.get('rows_read', 0)}")
     if summary["bookings"]:

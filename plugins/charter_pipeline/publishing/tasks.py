@@ -22,9 +22,10 @@ def refuse_manual_booking(error: BookingError) -> str:
     return f"Manual booking refused: {error}"
 
 
-def collect_task(params: Mapping[str, Any]) -> dict[str, Any]:
+def collect_task(params: Mapping[str, Any], triggered_at: datetime | None = None) -> dict[str, Any]:
     """``collect_bookings``: a manual booking (conf ``booking`` or the trigger form's fields, validated before any
-    outside call) or a poll of the exports."""
+    outside call) or a poll of the exports. ``triggered_at`` is the run's own time (``dag_run.run_after``): a manual
+    booking counts as received then."""
     from datetime import UTC
 
     from airflow.sdk.exceptions import AirflowFailException
@@ -43,7 +44,7 @@ def collect_task(params: Mapping[str, Any]) -> dict[str, Any]:
         raise AirflowFailException(refuse_manual_booking(exc)) from None
     if manual_booking is not None:
         with airflow_errors():
-            intake = Poll(config, now).manual(manual_booking)
+            intake = Poll(config, now).manual(manual_booking, triggered_at)
     else:
         with airflow_errors():
             intake = Poll(config, now).scheduled()
