@@ -27,13 +27,13 @@ Configuration: the `charter_pipeline` Variable and the `aws_default`, `jada_dash
 
 from __future__ import annotations
 
-import os
 from datetime import timedelta
 from typing import Any
 
 import pendulum
 from airflow.sdk import Param, TriggerRule, dag, get_current_context, task, task_group
 
+from charter_pipeline.exports_queue import poll_schedule
 from charter_pipeline.trigger_form import BOOKING_PARAM_SCHEMA
 
 # Each task of a booking's group sets this in its context; the UI shows it as the map index label.
@@ -47,9 +47,11 @@ def _labelled(item: dict[str, Any]) -> None:
 @task
 def collect_bookings() -> list[dict[str, Any]]:
     """Poll the exports (or take the manual booking) and return the work for the mapped groups."""
-    from charter_pipeline import steps
+    from charter_pipeline import exports_queue, steps
 
     context = get_current_context()
+    # A run the exports queue started says which exports woke it (logged only: the poll below decides everything).
+    exports_queue.log_wake_up(context["triggering_asset_events"])
     result = steps.collect_task(context["params"].get("booking"))
     # The counts go to the summary under their own key: a mapped group can only expand over the return value.
     context["ti"].xcom_push(key="intake", value=result["intake"])
@@ -133,7 +135,8 @@ def run_summary() -> dict[str, Any]:
 
 @dag(
     dag_id="charter_booking_pipeline",
-    schedule=os.environ.get("CHARTER_POLL_SCHEDULE") or "*/15 * * * *",
+    # CHARTER_POLL_SCHEDULE, or every 15 minutes; with CHARTER_EXPORTS_QUEUE_URL also a message on that queue.
+    schedule=poll_schedule(),
     start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
     catchup=False,
     max_active_runs=1,
