@@ -20,7 +20,7 @@ LOCK_ARGS ?=
 ARGS ?=
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 
-.PHONY: help install lock system-deps lint format typecheck test run demo bench bootstrap clean distclean
+.PHONY: help install lock system-deps lint format typecheck test run run-celery demo bench bootstrap clean distclean
 
 help: ## list the targets (the default)
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z][a-z-]*:.*## / {printf "  make %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -46,10 +46,13 @@ lock: ## re-resolve requirements.txt and requirements-dev.txt with uv, then sync
 	$(UV) pip sync --quiet --python $(PY) requirements-dev.txt
 	@touch $(STAMP)
 
-system-deps: ## install Debian's chromium (browser tests) and nodejs if missing
+system-deps: ## install Debian's chromium (browser tests), nodejs, postgresql and redis-server (topology) if missing
 	@missing=""; \
 	command -v chromium >/dev/null 2>&1 || missing="$$missing chromium fonts-liberation"; \
 	command -v node >/dev/null 2>&1 || missing="$$missing nodejs"; \
+	test -x /usr/lib/postgresql/15/bin/postgres || missing="$$missing postgresql-15"; \
+	command -v redis-server >/dev/null 2>&1 || missing="$$missing redis-server"; \
+	command -v ss >/dev/null 2>&1 || missing="$$missing iproute2"; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing from Debian:$$missing"; \
 	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get update -qq; \
@@ -80,6 +83,9 @@ test: install system-deps ## lint, typecheck, then the whole pytest suite (unit,
 
 run: install ## the local stack (stand-ins) and airflow standalone
 	$(PY) -m sandbox.run
+
+run-celery: install system-deps ## the deployed topology natively: PostgreSQL, Redis, Celery workers, stand-ins
+	$(PY) -m sandbox.topology
 
 demo: install ## a scripted walk through the pipeline against the local stack
 	$(PY) -m sandbox.demo

@@ -118,7 +118,9 @@ def direct_run(profile_to: Path | None = None) -> dict[str, Any]:
     for hook in ("exports", "guest_portal", "jada_calendar", "ledger", "scc", "scc_events"):
         importlib.import_module(f"charter_pipeline.hooks.{hook}")
     from charter_pipeline.config import load_config
-    from charter_pipeline.steps import BookingSteps, Poll, summarize
+    from charter_pipeline.publishing.booking_steps import BookingSteps
+    from charter_pipeline.publishing.poll import Poll
+    from charter_pipeline.publishing.summary import summarize
 
     config = load_config(os.environ.get(VARIABLE_ENV))
     profile = cProfile.Profile() if profile_to else None

@@ -41,7 +41,7 @@ from benchmarks.bookings import BookingMix, csv_bytes, export_rows
 from benchmarks.report import Row, Samples, Section, counted, interleaved, joined, profile_lines
 
 if TYPE_CHECKING:
-    from charter_pipeline.steps import Intake
+    from charter_pipeline.publishing.poll import Intake
 
 TARGET_RATIO = 3.0
 EXPORT_NAME = "s3://jada-boatsetter-exports/incoming/boatsetter-bookings-full-history.csv"
@@ -258,7 +258,7 @@ def whole_poll(data: bytes, ledger: LedgerInMemory, *, last_modified: datetime, 
     """``Poll.scheduled()``, the whole of ``collect_bookings``, with in-memory hooks; returns what it found."""
     from charter_pipeline.config import load_config
     from charter_pipeline.hooks.exports import ExportFile
-    from charter_pipeline.steps import Poll
+    from charter_pipeline.publishing.poll import Poll
 
     config = load_config({})
     name = EXPORT_NAME.rsplit("/", 1)[-1]

@@ -47,12 +47,13 @@ def _labelled(item: dict[str, Any]) -> None:
 @task
 def collect_bookings() -> list[dict[str, Any]]:
     """Poll the exports (or take the manual booking) and return the work for the mapped groups."""
-    from charter_pipeline import exports_queue, steps
+    from charter_pipeline import exports_queue
+    from charter_pipeline.publishing import tasks
 
     context = get_current_context()
     # A run the exports queue started says which exports woke it (logged only: the poll below decides everything).
     exports_queue.log_wake_up(context["triggering_asset_events"])
-    result = steps.collect_task(context["params"].get("booking"))
+    result = tasks.collect_task(context["params"].get("booking"))
     # The counts go to the summary under their own key: a mapped group can only expand over the return value.
     context["ti"].xcom_push(key="intake", value=result["intake"])
     return result["work"]
@@ -61,55 +62,55 @@ def collect_bookings() -> list[dict[str, Any]]:
 @task(multiple_outputs=False, map_index_template=BOOKING_LABEL)
 def financials(item: dict[str, Any]) -> dict[str, str]:
     """Crew cost, captain cost, port fee and net revenue, from the rate card."""
-    from charter_pipeline import steps
+    from charter_pipeline.publishing import tasks
 
     _labelled(item)
-    return steps.booking_task(item, "financials")
+    return tasks.booking_task(item, "financials")
 
 
 @task(multiple_outputs=False, map_index_template=BOOKING_LABEL, max_active_tis_per_dag=4)
 def calendar_entry(item: dict[str, Any], money: dict[str, str]) -> dict[str, Any]:
     """Create or update the JADA calendar entry (looked up by external id first)."""
-    from charter_pipeline import steps
+    from charter_pipeline.publishing import tasks
 
     _labelled(item)
-    return steps.booking_task(item, "calendar", money)
+    return tasks.booking_task(item, "calendar", money)
 
 
 @task(multiple_outputs=False, map_index_template=BOOKING_LABEL, max_active_tis_per_dag=4)
 def scc_event(item: dict[str, Any]) -> dict[str, Any]:
     """Create, update or cancel the ShipCaptainCrew event (SCC e-mails the crew)."""
-    from charter_pipeline import steps
+    from charter_pipeline.publishing import tasks
 
     _labelled(item)
-    return steps.booking_task(item, "scc_event")
+    return tasks.booking_task(item, "scc_event")
 
 
 @task(multiple_outputs=False, map_index_template=BOOKING_LABEL, max_active_tis_per_dag=4)
 def scrub_notes(item: dict[str, Any], scc: dict[str, Any]) -> dict[str, Any]:
     """Remove every money attribute and money line SCC stored with the event."""
-    from charter_pipeline import steps
+    from charter_pipeline.publishing import tasks
 
     _labelled(item)
-    return steps.booking_task(item, "scrub", scc)
+    return tasks.booking_task(item, "scrub", scc)
 
 
 @task(multiple_outputs=False, map_index_template=BOOKING_LABEL, max_active_tis_per_dag=8)
 def guest_page(item: dict[str, Any]) -> dict[str, Any]:
     """Render the guest page (or its cancellation notice) and upload it to the guest bucket."""
-    from charter_pipeline import steps
+    from charter_pipeline.publishing import tasks
 
     _labelled(item)
-    return steps.booking_task(item, "guest_page")
+    return tasks.booking_task(item, "guest_page")
 
 
 @task(multiple_outputs=False, map_index_template=BOOKING_LABEL, max_active_tis_per_dag=2)
 def cloudfront_invalidation(item: dict[str, Any], page: dict[str, Any]) -> dict[str, Any]:
     """Invalidate the guest page's two paths so the guest sees it at once."""
-    from charter_pipeline import steps
+    from charter_pipeline.publishing import tasks
 
     _labelled(item)
-    return steps.booking_task(item, "invalidation", page)
+    return tasks.booking_task(item, "invalidation", page)
 
 
 @task_group(group_id="charter")
@@ -124,13 +125,13 @@ def charter(item: dict[str, Any]) -> None:
 @task(multiple_outputs=False, trigger_rule=TriggerRule.ALL_DONE, retries=0)
 def run_summary() -> dict[str, Any]:
     """The run's table: published, updated, cancelled, unchanged, recorded only, quarantined, failed."""
-    from charter_pipeline import steps
+    from charter_pipeline.publishing import tasks
 
     ti = get_current_context()["ti"]
     # Pulled by hand, not passed as arguments: this task must run even when collect_bookings failed.
     intake = ti.xcom_pull(task_ids="collect_bookings", key="intake")
     work = ti.xcom_pull(task_ids="collect_bookings")
-    return steps.summary_task(intake, work)
+    return tasks.summary_task(intake, work)
 
 
 @dag(

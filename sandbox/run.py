@@ -36,6 +36,7 @@ from sandbox.inspector import Inspector, InspectorSources
 from sandbox.preview import GuestSitePreview
 from sandbox.samples import sample_variable, write_samples
 from sandbox.stack import SandboxStack
+from sandbox.topology import loopback_airflow
 
 DAG_ID = "charter_booking_pipeline"
 PORTS = {"moto": 5055, "aws": 5056, "jada": 8081, "scc": 8082}
@@ -257,8 +258,11 @@ def run(*, trigger: bool = True) -> int:
                 "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": f"{LOCAL_LOGIN[0]}:admin",
                 "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(passwords),
                 "CHARTER_POLL_SCHEDULE": LOCAL_POLL_SCHEDULE,
+                # Local only (issue 14): the UI on loopback, and no log servers on every interface.
+                "AIRFLOW__API__HOST": "127.0.0.1",
             },
         )
+        env["PATH"] = os.pathsep.join([str(loopback_airflow(STATE_DIR / "bin")), env["PATH"]])
         log_path = STATE_DIR / "airflow.log"
         print(f"starting airflow standalone (log: {log_path.relative_to(REPO)}) ...")
         with log_path.open("ab") as log:

@@ -52,6 +52,8 @@ SECRETS = {
     "_AIRFLOW_WWW_USER_USERNAME",
     "_AIRFLOW_WWW_USER_PASSWORD",
 }
+# Filled by sandbox/topology.py with its loopback addresses; in compose their defaults are the service names.
+LAUNCHER_HOSTS = {"POSTGRES_HOST", "REDIS_HOST", "AIRFLOW_API_HOST"}
 # ${NAME}, ${NAME:-default}, ${NAME:?error}; "$${NAME}" is an escaped dollar for the container's shell.
 INTERPOLATION = re.compile(r"(?<!\$)\$\{([A-Za-z_][A-Za-z0-9_]*)(:?[-?][^}]*)?\}")
 
@@ -168,7 +170,7 @@ def test_env_example_documents_every_setting_the_compose_file_reads(
 ) -> None:
     interpolated = {match.group(1) for match in INTERPOLATION.finditer(COMPOSE.read_text())}
 
-    assert interpolated <= set(env_example)
+    assert interpolated - LAUNCHER_HOSTS <= set(env_example)
     assert set(env_example) >= PIPELINE_SETTINGS
 
 
@@ -228,3 +230,85 @@ def test_the_real_env_file_is_git_ignored() -> None:
 
     assert ignored.returncode == 0
     assert tracked.returncode == 0
+
+
+# The native topology (sandbox/topology.py, `make run-celery`, tests/deployment) and compose: one set of settings.
+
+
+def _native_environment(tmp_path: Path, executor: str = "celery") -> tuple[dict[str, str], dict[str, str]]:
+    from sandbox.topology import Topology, shared_settings
+
+    values = {
+        "AIRFLOW_API_HOST": "127.0.0.1:18080",
+        "POSTGRES_PASSWORD": "pw",
+        "POSTGRES_HOST": "127.0.0.1:15432",
+        "REDIS_HOST": "127.0.0.1:16379",
+    }
+    topology = Topology(executor, home=tmp_path)  # type: ignore[arg-type]
+    env = topology.component_environment(values, {})
+    fill = {**values, **{name: env[name] for name in SECRETS if name in env}}
+    return env, shared_settings(fill)
+
+
+def test_the_native_topology_runs_with_every_airflow_setting_of_the_compose_file(
+    compose: dict[str, Any], tmp_path: Path
+) -> None:
+    from sandbox.topology import NATIVE_ONLY
+
+    env, settings = _native_environment(tmp_path)
+
+    assert set(settings) == set(compose["x-airflow-common"]["environment"])
+    differing = {name for name, value in settings.items() if env.get(name) != value}
+    assert differing == set(NATIVE_ONLY) & set(settings), differing
+    # The values compose fills from its services reach the loopback stand-ins here, and nothing is left unfilled.
+    assert env["AIRFLOW__CORE__EXECUTOR"] == "CeleryExecutor"
+    assert env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] == "postgresql+psycopg2://airflow:pw@127.0.0.1:15432/airflow"
+    assert env["AIRFLOW__CELERY__BROKER_URL"] == "redis://127.0.0.1:16379/0"
+    assert env["AIRFLOW__CORE__EXECUTION_API_SERVER_URL"] == "http://127.0.0.1:18080/execution/"
+    assert not [name for name, value in env.items() if name.startswith("AIRFLOW") and "${" in value]
+    # Parallelism and the dead-worker timeouts are compose's, not the launcher's own.
+    for name in ("AIRFLOW__CORE__PARALLELISM", "AIRFLOW__CELERY__WORKER_CONCURRENCY"):
+        assert env[name] == str(compose["x-airflow-common"]["environment"][name]), name
+
+
+def test_compose_fills_the_launcher_hosts_with_its_service_names() -> None:
+    from sandbox.topology import shared_settings
+
+    settings = shared_settings({name: f"<{name}>" for name in SECRETS})
+
+    assert settings["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"].endswith("@postgres:5432/airflow")
+    assert settings["AIRFLOW__CELERY__BROKER_URL"] == "redis://redis:6379/0"
+    assert settings["AIRFLOW__CORE__EXECUTION_API_SERVER_URL"] == "http://airflow-apiserver:8080/execution/"
+
+
+def test_the_local_executor_topology_changes_only_the_executor_and_the_database(tmp_path: Path) -> None:
+    from sandbox.topology import NATIVE_ONLY
+
+    env, settings = _native_environment(tmp_path, "local")
+
+    differing = {name for name, value in settings.items() if env.get(name) != value}
+    celery = {name for name in settings if name.startswith("AIRFLOW__CELERY")}
+    expected = {"AIRFLOW__CORE__EXECUTOR", "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"} | celery
+    assert differing == expected | (set(NATIVE_ONLY) & set(settings))
+    assert env["AIRFLOW__CORE__EXECUTOR"] == "LocalExecutor"
+    assert env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"].startswith("sqlite:///")
+
+
+def test_the_image_gets_the_versions_this_venv_runs() -> None:
+    # The Dockerfile installs requirements.txt; .venv/ is synced from the same lock, so every pin must be what is
+    # installed here (the topology tests then prove the versions the image runs).
+    from importlib.metadata import PackageNotFoundError, version
+
+    pins = re.findall(r"^([A-Za-z0-9_.\-\[\]]+)==(\S+)", (REPO / "requirements.txt").read_text(), re.MULTILINE)
+    assert len(pins) > 100
+    wrong = []
+    for name, pinned in pins:
+        try:
+            installed = version(name.split("[")[0])
+        except PackageNotFoundError:
+            installed = "missing"
+        if installed != pinned:
+            wrong.append(f"{name}: lock {pinned}, installed {installed}")
+    assert wrong == []
+    for name in ("apache-airflow", "apache-airflow-providers-celery", "apache-airflow-providers-postgres", "celery"):
+        assert any(pin == name for pin, _ in pins), name

@@ -52,7 +52,7 @@ def test_text_table_has_one_line_per_row_and_a_line_for_a_benchmark_that_did_not
 def test_the_page_holds_the_table_machine_versions_and_each_section() -> None:
     sections = [
         Section("a", "1. Parse", rows=[row("parse", passed=True)], details=["parsed twice"]),
-        Section("b", "2. Poll", rows=[row("poll", passed=False)], details=["profile: `steps.py`"]),
+        Section("b", "2. Poll", rows=[row("poll", passed=False)], details=["profile: `poll.py`"]),
         Section("c", "3. Broken", error="AirflowFailed: boom"),
     ]
     start = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)

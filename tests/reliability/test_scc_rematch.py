@@ -14,7 +14,8 @@ import pytest
 from charter_pipeline.booking import fingerprint, parse_booking
 from charter_pipeline.config import load_config
 from charter_pipeline.ledger import Action, LedgerRecord
-from charter_pipeline.steps import BookingSteps, work_item
+from charter_pipeline.publishing.booking_steps import BookingSteps
+from charter_pipeline.publishing.poll import work_item
 from sandbox.samples import SAMPLE_ROSTER
 from sandbox.stack import SandboxStack
 from tests.e2e.harness import row

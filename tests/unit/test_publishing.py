@@ -1,4 +1,4 @@
-"""The poll and the run summary (steps.Poll, steps.summarize) over in-memory stand-ins for the ledger and exports.
+"""The poll and the run summary (Poll, summarize) over in-memory stand-ins for the ledger and exports.
 
 Whole runs against real services are in tests/e2e; these pin down the decisions and the bookkeeping quickly.
 """
@@ -23,7 +23,9 @@ from charter_pipeline.config import load_config
 from charter_pipeline.hooks.exports import ExportFile
 from charter_pipeline.hooks.ledger import PollState
 from charter_pipeline.ledger import STEPS, LedgerRecord, RecordSummary
-from charter_pipeline.steps import Poll, changed_fields, summarize, summary_table
+from charter_pipeline.publishing.poll import Poll
+from charter_pipeline.publishing.summary import summarize, summary_table
+from charter_pipeline.service_state import changed_fields
 
 NOW = datetime(2026, 11, 24, 18, 0, tzinfo=UTC)
 HEADER = ["Booking ID", "Status", "Boat", "Renter Name", "Trip Date", "Start Time", "Duration Hours", "Passengers",

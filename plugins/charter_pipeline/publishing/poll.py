@@ -1,0 +1,304 @@
+"""``collect_bookings``: read the exports not read before (or take one manual booking), quarantine bad rows, and
+decide per booking what it needs (CONTRACT.md section 3)."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections import Counter
+from collections.abc import Collection, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
+
+from charter_pipeline.booking import Booking, fingerprint
+from charter_pipeline.config import PipelineConfig
+from charter_pipeline.ledger import (
+    RECORDED_NOT_A_CHARTER,
+    RECORDED_PAST,
+    Action,
+    LedgerRecord,
+    decide,
+    is_newer,
+    sift,
+    with_snapshot,
+)
+
+if TYPE_CHECKING:
+    from charter_pipeline.exports import Candidate, RawRow, RowProblem
+    from charter_pipeline.hooks.exports import ExportFile, ExportsHook
+    from charter_pipeline.hooks.ledger import LedgerHook
+
+log = logging.getLogger(__name__)
+
+
+QUARANTINE_LISTED = 50
+# A progress line every this many rows when an export is large.
+PROGRESS_EVERY = 10_000
+
+
+@dataclass
+class Intake:
+    """What one poll (or one manual trigger) read and decided. ``work`` feeds the mapped task group."""
+
+    work: list[dict[str, Any]] = field(default_factory=list)
+    counts: Counter[str] = field(default_factory=Counter)
+    quarantined: list[dict[str, Any]] = field(default_factory=list)
+
+    def as_xcom(self) -> dict[str, Any]:
+        return {"work": self.work, "intake": {"counts": dict(self.counts), "quarantined": self.quarantined}}
+
+
+def work_item(booking: Booking, fp: str, action: Action, record: LedgerRecord | None) -> dict[str, Any]:
+    """The per-booking input of the mapped group: JSON-safe, no secrets."""
+    return {
+        "booking_id": booking.booking_id,
+        "label": booking.label,
+        "action": action.value,
+        "retry": bool(record and record.last_error),
+        "fingerprint": fp,
+        "booking": booking.to_dict(),
+    }
+
+
+class Poll:
+    """Collects the bookings a run must work on: from new export files, the backlog, or one manual booking."""
+
+    def __init__(
+        self,
+        config: PipelineConfig,
+        now: datetime,
+        *,
+        ledger: LedgerHook | None = None,
+        exports: ExportsHook | None = None,
+    ) -> None:
+        self.config = config
+        self.now = now
+        self._ledger = ledger
+        self._exports = exports
+        self.intake = Intake()
+
+    @cached_property
+    def ledger(self) -> LedgerHook:
+        from charter_pipeline.hooks.ledger import LedgerHook
+
+        return self._ledger or LedgerHook(self.config.ledger_table)
+
+    @cached_property
+    def exports(self) -> ExportsHook:
+        from charter_pipeline.hooks.exports import ExportsHook
+
+        return self._exports or ExportsHook()
+
+    @property
+    def outside_calls(self) -> int:
+        return self.ledger.calls + getattr(self.exports, "calls", 0)
+
+    def manual(self, raw: Mapping[str, Any]) -> Intake:
+        """One booking from the trigger form. Validated before any outside call (CONTRACT.md section 1)."""
+        from charter_pipeline.booking import parse_booking
+        from charter_pipeline.exports import Candidate, Source
+
+        booking = parse_booking(raw, self.config.tz)  # BookingError names the field
+        candidate = Candidate(booking=booking, source=Source(file="manual trigger", last_modified=self.now, row=1))
+        state = self.ledger.get_poll_state()
+        records = self.ledger.get_many([booking.booking_id])
+        state.backlog = self._decide({booking.booking_id: candidate}, records, state.backlog, revisit_backlog=False)
+        self.ledger.save_poll_state(state)
+        return self.intake
+
+    def scheduled(self) -> Intake:
+        """Read every export file not read before, quarantine bad rows, and decide what each booking needs."""
+        from charter_pipeline.exports import collector_paused
+
+        with collector_paused():  # rows, records and snapshots by the hundred thousand, and not one cycle
+            return self._scheduled()
+
+    def _scheduled(self) -> Intake:
+        files = self.exports.list_exports(self.config.exports_uri, exclude_uri=self.config.quarantine_uri)
+        state = self.ledger.get_poll_state()
+        new_files = [f for f in files if state.files.get(f.uri) != f.version]
+        log.info(
+            "Exports at %s: %d file(s), %d new; %d booking(s) waiting from earlier runs.",
+            self.config.exports_uri,
+            len(files),
+            len(new_files),
+            len(state.backlog),
+        )
+        self.intake.counts["files_read"] = len(new_files)
+        if not new_files and not state.backlog:
+            log.info("Nothing new to read and nothing owed: done after %d outside calls.", self.outside_calls)
+            return self.intake
+
+        read = [(export, rows) for export in new_files if (rows := self._read(export)) is not None]
+        named = {row.booking_id for _, rows in read for row in rows if row.booking_id}
+        # Two ledger reads. The first fetches a summary of every booking the files name by their CSV cells, which
+        # is enough to recognise the rows read before; only those that may change something are parsed.
+        summaries = self.ledger.get_summaries(named)
+        sifted = sift(
+            [(export.uri, export.last_modified, rows) for export, rows in read],
+            summaries,
+            self.config.tz,
+            progress=_with_progress,
+        )
+        for number, (export, rows) in enumerate(read, start=1):
+            problems = sifted.problems[number - 1]
+            self._quarantine(export, problems)
+            log.info(
+                "[%d/%d] %s: %d row(s): %d as recorded before (not parsed again), %d valid, %d quarantined.",
+                number,
+                len(read),
+                export.name,
+                len(rows),
+                sifted.unparsed[number - 1],
+                len(rows) - sifted.unparsed[number - 1] - len(problems),
+                len(problems),
+            )
+        # The second fetches whole records of the bookings left to decide: those rows, and the backlog.
+        records = self.ledger.get_many((sifted.newest.keys() | set(state.backlog)) - sifted.settled)
+        for booking_id in sifted.settled:
+            self.intake.counts["recorded_only" if summaries[booking_id].recorded_only else "unchanged"] += 1
+        state.backlog = self._decide(
+            sifted.newest, records, state.backlog, settled=sifted.settled, revisit_backlog=True
+        )
+        state.files.update({f.uri: f.version for f in new_files})
+        self.ledger.save_poll_state(state)
+        log.info("Poll done with %d outside calls.", self.outside_calls)
+        return self.intake
+
+    def _read(self, export: ExportFile) -> list[RawRow] | None:
+        """The file's rows, or None for an unreadable file, which is quarantined whole."""
+        from charter_pipeline.exports import ExportUnreadable, RowProblem, read_export
+
+        data = self.exports.read(export)
+        try:
+            rows = read_export(export.name, data, zone=self.config.tz.key)
+        except ExportUnreadable as exc:
+            head = data[:300].decode("utf-8", errors="replace")
+            problem = RowProblem(
+                source=export.uri, row=0, reason=f"unreadable file: {exc}", raw={"bytes": len(data), "head": head}
+            )
+            self._quarantine(export, [problem])
+            log.warning("%s is unreadable and was quarantined whole: %s", export.name, exc)
+            return None
+        self.intake.counts["rows_read"] += len(rows)
+        return rows
+
+    def _quarantine(self, export: ExportFile, problems: list[RowProblem]) -> None:
+        for problem in problems:
+            record = {
+                "source": problem.source,
+                "row": problem.row,
+                "reason": problem.reason,
+                "raw": problem.raw,
+                "export_version": export.version,
+                "quarantined_at": self.now.isoformat(),
+            }
+            # The name is derived from the file version and row, so re-reading a file overwrites, never duplicates.
+            stem = export.name.rsplit("/", 1)[-1]
+            version = hashlib.sha256(export.version.encode()).hexdigest()[:10]
+            self.exports.write_quarantine(
+                self.config.quarantine_uri, f"{stem}.{version}.row-{problem.row}.json", record
+            )
+            self.intake.counts["quarantined"] += 1
+            if len(self.intake.quarantined) < QUARANTINE_LISTED:
+                self.intake.quarantined.append({"source": problem.source, "row": problem.row, "reason": problem.reason})
+            log.warning("Quarantined %s row %d: %s", export.name, problem.row, problem.reason)
+
+    def _decide(
+        self,
+        newest: Mapping[str, Candidate],
+        records: dict[str, LedgerRecord],
+        backlog: list[str],
+        *,
+        settled: Collection[str] = (),
+        revisit_backlog: bool,
+    ) -> list[str]:
+        """Record newer snapshots, decide what each booking needs, fill ``intake.work``, and return the new
+        backlog: every booking still owed work. A manual trigger does not revisit the backlog, only keeps it."""
+        from charter_pipeline.exports import order_key_to_json, snapshot_order
+
+        existing = dict(records)
+        to_save: list[LedgerRecord] = []
+        decisions: dict[str, tuple[Booking, str, Action]] = {}
+
+        for booking_id, candidate in newest.items():
+            record = records.get(booking_id)
+            key = order_key_to_json(snapshot_order(candidate.booking, candidate.source))
+            if not is_newer(key, record):
+                self.intake.counts["older_rows_ignored"] += 1
+                continue
+            booking = candidate.booking
+            fp = fingerprint(booking)
+            action = decide(booking, fp, record, self.now)
+            if (
+                record is None
+                or record.fingerprint != fp
+                or record.row_digest != candidate.source.row_digest  # stored, so the next poll can skip this row
+                or record.snapshot != booking.to_dict()
+            ):
+                if action.needs_work:
+                    state = "pending"
+                elif action is Action.UNCHANGED and record is not None:
+                    state = record.state  # a re-export with a newer Updated At: only the ordering key moves
+                else:
+                    state = _record_only_state(action)
+                source = f"{candidate.source.file}#{candidate.source.row}"
+                updated = with_snapshot(record, booking, fp, key, source, self.now, candidate.source.row_digest, state)
+                to_save.append(updated)
+                records[booking_id] = updated
+            decisions[booking_id] = (booking, fp, action)
+
+        for booking_id in backlog if revisit_backlog else []:
+            record = records.get(booking_id)
+            if booking_id in decisions or booking_id in settled or record is None or record.booking is None:
+                continue
+            decisions[booking_id] = (
+                record.booking,
+                record.fingerprint,
+                decide(record.booking, record.fingerprint, record, self.now),
+            )
+
+        if to_save:
+            self.ledger.save_snapshots(to_save, existing)
+
+        owed: list[tuple[Booking, str, Action]] = []
+        for booking, fp, action in decisions.values():
+            if action.needs_work:
+                owed.append((booking, fp, action))
+            elif action is Action.UNCHANGED:
+                self.intake.counts["unchanged"] += 1
+            else:
+                self.intake.counts["recorded_only"] += 1
+                log.info("%s: %s", booking.label, _record_only_reason(action, booking))
+        # Soonest charters first, so that with a cap the most urgent go out in this run.
+        owed.sort(key=lambda entry: (entry[0].start, entry[0].booking_id))
+        cap = self.config.max_bookings_per_run
+        if len(owed) > cap:
+            log.warning(
+                "%d booking(s) need work; this run takes %d and the rest wait for the next run.", len(owed), cap
+            )
+        self.intake.work = [work_item(b, fp, a, records.get(b.booking_id)) for b, fp, a in owed[:cap]]
+        self.intake.counts["deferred"] = max(0, len(owed) - cap)
+        # Everything owed stays in the backlog until the run summary confirms it is in sync.
+        untouched = [b for b in backlog if b not in decisions and b not in settled]
+        return sorted({b.booking_id for b, _, _ in owed} | set(untouched))
+
+
+def _with_progress(rows: Sequence[RawRow], name: str) -> Iterator[RawRow]:
+    """The rows as they are parsed, with a progress line now and then for the operator watching a big export."""
+    for done, row in enumerate(rows, start=1):
+        if done % PROGRESS_EVERY == 0:
+            log.info("  %s: %d of %d rows parsed", name, done, len(rows))
+        yield row
+
+
+def _record_only_state(action: Action) -> str:
+    return {Action.RECORD_PAST: RECORDED_PAST, Action.RECORD_ONLY: RECORDED_NOT_A_CHARTER}.get(action, "recorded")
+
+
+def _record_only_reason(action: Action, booking: Booking) -> str:
+    if action is Action.RECORD_PAST:
+        return f"charter on {booking.trip_date} has already ended; recorded, not published"
+    return f"status {booking.status!r}: recorded, nothing to publish"

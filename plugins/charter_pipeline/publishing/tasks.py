@@ -1,0 +1,87 @@
+"""The entry points the tasks of ``charter_booking_pipeline`` call: plain data in, plain JSON-safe, secret-free
+data out for XCom."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+from charter_pipeline.booking import BookingError
+from charter_pipeline.publishing.booking_steps import BookingSteps
+from charter_pipeline.publishing.poll import Poll
+from charter_pipeline.publishing.summary import summarize, summary_table
+from charter_pipeline.task_runtime import airflow_errors, pipeline_config
+
+log = logging.getLogger(__name__)
+
+
+def refuse_manual_booking(error: BookingError) -> str:
+    """The error line of a refused manual trigger: names the field, as CONTRACT.md section 1 asks."""
+    return f"Manual booking refused: {error}"
+
+
+def collect_task(manual_booking: Mapping[str, Any] | None) -> dict[str, Any]:
+    """``collect_bookings``: a manual booking (validated before any outside call) or a poll of the exports."""
+    from datetime import UTC
+
+    from airflow.sdk.exceptions import AirflowFailException
+
+    now = datetime.now(UTC)
+    config = pipeline_config()
+    if manual_booking is not None:
+        if not isinstance(manual_booking, Mapping):
+            raise AirflowFailException("Manual booking refused: booking must be a JSON object")
+        from charter_pipeline.booking import parse_booking
+
+        try:
+            parse_booking(manual_booking, config.tz)
+        except BookingError as exc:
+            raise AirflowFailException(refuse_manual_booking(exc)) from None
+        with airflow_errors():
+            intake = Poll(config, now).manual(manual_booking)
+    else:
+        with airflow_errors():
+            intake = Poll(config, now).scheduled()
+    log.info(
+        "%d booking(s) need work this run: %s",
+        len(intake.work),
+        ", ".join(f"{i['label']} ({i['action']})" for i in intake.work) or "none",
+    )
+    return intake.as_xcom()
+
+
+def booking_task(item: Mapping[str, Any], step: str, *args: Any) -> Any:
+    """Run one step of a booking's group."""
+    config = pipeline_config()
+    steps = BookingSteps(config, item)
+    with airflow_errors():
+        if step == "financials":
+            return steps.financials()
+        if step == "calendar":
+            return steps.calendar(*args)
+        if step == "scc_event":
+            return steps.scc_event()
+        if step == "scrub":
+            return steps.scrub(*args)
+        if step == "guest_page":
+            return steps.guest_page()
+        if step == "invalidation":
+            return steps.invalidation(*args)
+    raise ValueError(f"unknown step {step!r}")
+
+
+def summary_task(intake: Mapping[str, Any] | None, work: list[dict[str, Any]] | None) -> dict[str, Any]:
+    """``run_summary``: log the table, and fail the run (red in the UI) if the intake or any booking failed."""
+    from airflow.sdk.exceptions import AirflowFailException
+
+    config = pipeline_config()
+    summary = summarize(config, intake, work)
+    log.info("%s", summary_table(summary))
+    if intake is None:
+        raise AirflowFailException("collect_bookings did not finish: nothing was processed (see its log).")
+    failed = summary["counts"]["failed"]
+    if failed:
+        raise AirflowFailException(f"{failed} booking(s) failed; the next poll retries them. See the table above.")
+    return summary

@@ -1,0 +1,769 @@
+"""Airflow's production topology, started natively on this machine: the deployment of docker-compose.yaml without
+Docker. Never imported by the pipeline.
+
+API (for tests, benchmarks and ``make run-celery``)::
+
+    from sandbox.topology import Topology
+
+    with Topology(executor="celery", poll_schedule="*/1 * * * *") as top:   # or executor="local"
+        top.api_url                  # http://127.0.0.1:<port>  (UI and /api/v2)
+        top.api.unpause(DAG_ID)      # RestApi: POST /auth/token once, then Bearer on every call
+        run_id = top.api.trigger(DAG_ID, conf={"booking": {...}})           # logical_date null, as Airflow 3 wants
+        top.api.wait_for_run(DAG_ID, run_id, timeout=300)                   # -> "success" / "failed"
+        top.api.task_instances(DAG_ID, run_id)                              # every page; hostname, start/end, ...
+        top.api.clear(DAG_ID, run_id, [["charter.scc_event", 3]], include_downstream=True)   # dry_run false
+        top.api.task_log(DAG_ID, run_id, "charter.scc_event", try_number=1, map_index=3)
+        top.api.xcom_values(DAG_ID, run_id)                                 # every XCom value of the run
+        top.stack                    # sandbox.stack.SandboxStack: jada_url, scc_url, moto_url, aws_url, state()
+        top.config, top.variable     # the charter_pipeline Variable the components run with (PipelineConfig, dict)
+        top.put_exports()            # the sample exports into the exports bucket
+        top.worker_hostnames         # ("charter-worker-1", "charter-worker-2") under Celery, () under local
+        top.kill_worker(1)           # SIGKILL worker 1 and every process of its session (a machine dying)
+        top.component_log("scheduler")   # what a component wrote to stdout/stderr
+        top.listeners()              # (address, port) of every TCP listener the started processes hold
+
+What it starts, in order: the sandbox stand-ins (moto with the counting AWS proxy, JADA, SCC: sandbox.stack) and
+bootstrap's buckets, tables and CloudFront distribution, as ``make run`` has them, each name made unique per
+start (moto keeps its data per process); then for ``executor="celery"`` a private PostgreSQL 15 cluster (run as
+the ``postgres`` system user when we are root: it refuses root) and a private redis-server; then ``airflow db
+migrate`` and the api-server, scheduler, dag-processor, triggerer and (Celery only) two Celery workers, each in
+its own session, each worker under ``unshare --uts`` with its own hostname (when root) so task instances record
+which worker ran them. ``executor="local"`` runs the same four components with LocalExecutor on SQLite.
+
+Environment: the Airflow settings of docker-compose.yaml (its ``x-airflow-common`` environment:
+``shared_settings``), with the local hosts and ports filled in, plus ``NATIVE_ONLY``; ``executor="local"``
+replaces only the executor and the database (SQLite) and drops the Celery settings. Secrets (JWT, Fernet,
+Postgres and admin passwords) are generated per start. Every listener is on 127.0.0.1 on a port picked at start;
+the components that would run Airflow's log server (which binds every interface) run with ``--skip-serve-logs``:
+they share one AIRFLOW_HOME, so the API server reads task logs from disk.
+
+``stop()`` (also ``__exit__``, and any failure inside ``start()``) stops everything started, newest first, each
+by its whole session; a second start in the same or a new home starts clean.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import re
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from types import FrameType, TracebackType
+from typing import TYPE_CHECKING, Any, Literal
+from urllib.parse import quote
+
+import requests
+
+from sandbox.bootstrap import REPO, bootstrap, put_plugins_on_path
+from sandbox.samples import sample_variable, write_samples
+from sandbox.stack import SandboxStack
+
+if TYPE_CHECKING:
+    from charter_pipeline.config import PipelineConfig
+
+DAG_ID = "charter_booking_pipeline"
+COMPOSE_FILE = REPO / "docker-compose.yaml"
+# Settings of the native topology that differ from compose's on purpose: no FAB provider in the lock, so the
+# simple auth manager (its login is generated per start); and the worker's own hostname (a UTS namespace of its
+# own) rather than a DNS lookup of it.
+NATIVE_ONLY = {
+    "AIRFLOW__CORE__AUTH_MANAGER": "airflow.api_fastapi.auth.managers.simple.simple_auth_manager.SimpleAuthManager",
+    "AIRFLOW__CORE__HOSTNAME_CALLABLE": "socket.gethostname",
+}
+PG_BIN = Path("/usr/lib/postgresql/15/bin")
+WORKER_COUNT = 2
+# Pinned for `make run-celery` only (like `make run`); tests get a random password.
+LOCAL_LOGIN = ("admin", "admin")
+Executor = Literal["celery", "local"]
+COMPONENTS = ("api-server", "scheduler", "dag-processor", "triggerer")
+# ${NAME}, ${NAME:-default}, ${NAME:?error}, as compose reads them ("$${NAME}" is an escaped dollar).
+_REFERENCE = re.compile(r"(?<!\$)\$\{([A-Za-z_][A-Za-z0-9_]*)(:?[-?])?([^}]*)\}")
+
+
+def shared_settings(values: Mapping[str, str], compose_file: Path = COMPOSE_FILE) -> dict[str, str]:
+    """The Airflow settings every container of docker-compose.yaml gets (its ``x-airflow-common`` environment),
+    each ``${NAME:?...}`` / ``${NAME:-default}`` filled from ``values`` (else its default), as compose fills them
+    from .env. The native topology runs with exactly these, so the two cannot drift.
+    """
+    import yaml  # type: ignore[import-untyped]
+
+    def fill(match: re.Match[str]) -> str:
+        name, kind, rest = match.group(1), match.group(2), match.group(3)
+        if name in values:
+            return values[name]
+        if kind in (":-", "-"):
+            return rest or ""
+        raise KeyError(f"{compose_file.name}: ${{{name}}} needs a value")
+
+    document = yaml.safe_load(compose_file.read_text(encoding="utf-8"))
+    environment: dict[str, Any] = document["x-airflow-common"]["environment"]
+    return {name: _REFERENCE.sub(fill, str(value)) for name, value in environment.items()}
+
+
+def free_port() -> int:
+    """A port nothing on 127.0.0.1 listens on now (bound to 0 and read back)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def airflow_bin() -> str:
+    """The ``airflow`` script next to the interpreter running us (``.venv/bin/airflow``)."""
+    return str(Path(sys.executable).parent / "airflow")
+
+
+def loopback_airflow(folder: Path) -> Path:
+    """A folder holding an ``airflow`` script that runs ours, adding ``--skip-serve-logs`` to the scheduler and the
+    triggerer; put it first on PATH for ``airflow standalone``, which starts its parts as ``airflow <part>``.
+
+    Airflow's log server binds every interface whatever is configured (AIRFLOW-NOTES); without it the API server
+    reads task logs from the shared AIRFLOW_HOME, which is all a one-machine stack needs.
+    """
+    folder.mkdir(parents=True, exist_ok=True)
+    script = folder / "airflow"
+    real = airflow_bin()
+    script.write_text(
+        "#!/bin/sh\n"
+        "# Written by sandbox/topology.py: no log server listening on every interface (make run is local only).\n"
+        f'case "$1" in scheduler|triggerer) exec "{real}" "$@" --skip-serve-logs;; esac\n'
+        f'exec "{real}" "$@"\n',
+        encoding="utf-8",
+    )
+    script.chmod(0o755)
+    return folder
+
+
+def session_pids(session: int) -> list[int]:
+    """Every live process whose session id is ``session`` (task runners start their own process groups in it)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        with contextlib.suppress(OSError, IndexError, ValueError):
+            stat = (entry / "stat").read_text()
+            # Field 6 is the session; the command name (field 2) may hold spaces, so split after its ")".
+            fields = stat.rsplit(")", 1)[1].split()
+            if int(fields[3]) == session:
+                found.append(int(entry.name))
+    return found
+
+
+def signal_session(session: int, signum: int) -> None:
+    for pid in session_pids(session):
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.kill(pid, signum)
+
+
+def stop_sessions(
+    processes: Sequence[subprocess.Popen[bytes]], *, grace: float = 15, signum: int = signal.SIGTERM
+) -> None:
+    """Signal every process of each leader's session at once, wait up to ``grace`` s, then SIGKILL what is left."""
+    for process in processes:
+        signal_session(process.pid, signum)
+    deadline = time.monotonic() + grace
+    for process in processes:
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            process.wait(timeout=max(0.1, deadline - time.monotonic()))
+    while time.monotonic() < deadline and any(session_pids(p.pid) for p in processes):
+        time.sleep(0.2)
+    for process in processes:
+        signal_session(process.pid, signal.SIGKILL)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            process.wait(timeout=5)
+
+
+class RestApi:
+    """Airflow's REST API as the staff's tools use it: ``POST /auth/token`` once, then ``Authorization: Bearer``.
+
+    Paths are relative to ``/api/v2``. Run ids hold ``:`` and ``+``: every method quotes them.
+    """
+
+    def __init__(self, base_url: str, username: str, password: str) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.username = username
+        self.password = password
+        self._token = ""
+        self.session = requests.Session()
+
+    def token(self) -> str:
+        if not self._token:
+            answer = self.session.post(
+                f"{self.base_url}/auth/token", json={"username": self.username, "password": self.password}, timeout=30
+            )
+            answer.raise_for_status()
+            self._token = str(answer.json()["access_token"])
+        return self._token
+
+    def request(self, method: str, path: str, **kwargs: Any) -> requests.Response:
+        """The raw answer (any status) of ``method /api/v2/<path>``."""
+        headers = {"Authorization": f"Bearer {self.token()}", **kwargs.pop("headers", {})}
+        kwargs.setdefault("timeout", 60)
+        return self.session.request(method, f"{self.base_url}/api/v2/{path.lstrip('/')}", headers=headers, **kwargs)
+
+    def call(self, method: str, path: str, **kwargs: Any) -> Any:
+        """The JSON of a 2xx answer; anything else raises with the status and body."""
+        answer = self.request(method, path, **kwargs)
+        if not answer.ok:
+            raise RuntimeError(f"{method} /api/v2/{path}: HTTP {answer.status_code}: {answer.text[:500]}")
+        return answer.json() if answer.content else None
+
+    def healthy(self) -> dict[str, str]:
+        """Each part's status from ``/api/v2/monitor/health`` (no login needed), e.g. {"scheduler": "healthy"}."""
+        answer = self.session.get(f"{self.base_url}/api/v2/monitor/health", timeout=5)
+        answer.raise_for_status()
+        return {part: str(value.get("status")) for part, value in answer.json().items() if isinstance(value, dict)}
+
+    def dag_known(self, dag_id: str) -> bool:
+        return self.request("GET", f"dags/{dag_id}").status_code == 200
+
+    def unpause(self, dag_id: str) -> None:
+        self.call("PATCH", f"dags/{dag_id}", json={"is_paused": False})
+
+    def pause(self, dag_id: str) -> None:
+        self.call("PATCH", f"dags/{dag_id}", json={"is_paused": True})
+
+    def trigger(self, dag_id: str, conf: Mapping[str, Any] | None = None) -> str:
+        """A manual run (``logical_date`` null: Airflow 3 requires the key); its run id."""
+        body: dict[str, Any] = {"logical_date": None}
+        if conf is not None:
+            body["conf"] = dict(conf)
+        return str(self.call("POST", f"dags/{dag_id}/dagRuns", json=body)["dag_run_id"])
+
+    def runs(self, dag_id: str) -> list[dict[str, Any]]:
+        """Every run of the DAG, oldest first."""
+        return self._pages(f"dags/{dag_id}/dagRuns", "dag_runs", order_by="id")
+
+    def run(self, dag_id: str, run_id: str) -> dict[str, Any]:
+        found: dict[str, Any] = self.call("GET", f"dags/{dag_id}/dagRuns/{quote(run_id, safe='')}")
+        return found
+
+    def wait_for_run(self, dag_id: str, run_id: str, *, timeout: float) -> str:
+        """Wait until the run leaves queued/running; its final state. Raises on timeout."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            state = str(self.run(dag_id, run_id)["state"])
+            if state not in ("queued", "running"):
+                return state
+            time.sleep(2)
+        raise TimeoutError(f"run {run_id} still {state} after {timeout:.0f} s")
+
+    def task_instances(self, dag_id: str, run_id: str) -> list[dict[str, Any]]:
+        """Every task instance of the run (all map indexes, every page)."""
+        return self._pages(f"dags/{dag_id}/dagRuns/{quote(run_id, safe='')}/taskInstances", "task_instances")
+
+    def tries(self, dag_id: str, run_id: str, task_id: str, map_index: int = -1) -> list[dict[str, Any]]:
+        """Every try of one task instance (``/tries``), oldest first."""
+        path = f"dags/{dag_id}/dagRuns/{quote(run_id, safe='')}/taskInstances/{task_id}/{map_index}/tries"
+        if map_index < 0:
+            path = f"dags/{dag_id}/dagRuns/{quote(run_id, safe='')}/taskInstances/{task_id}/tries"
+        return list(self.call("GET", path)["task_instances"])
+
+    def clear(
+        self,
+        dag_id: str,
+        run_id: str,
+        task_ids: Sequence[str | Sequence[Any]],
+        *,
+        include_downstream: bool = False,
+    ) -> list[dict[str, Any]]:
+        """Clear for real (the API defaults to ``dry_run`` and ``only_failed``); the task instances it cleared."""
+        body = {
+            "dry_run": False,
+            "only_failed": False,
+            "dag_run_id": run_id,
+            "task_ids": [item if isinstance(item, str) else list(item) for item in task_ids],
+            "include_downstream": include_downstream,
+            "include_upstream": False,
+        }
+        return list(self.call("POST", f"dags/{dag_id}/clearTaskInstances", json=body)["task_instances"])
+
+    def task_log(self, dag_id: str, run_id: str, task_id: str, *, try_number: int, map_index: int = -1) -> str:
+        """One try's log as text, read through the API (the log the UI shows)."""
+        path = f"dags/{dag_id}/dagRuns/{quote(run_id, safe='')}/taskInstances/{task_id}/logs/{try_number}"
+        answer = self.call(
+            "GET", path, params={"map_index": map_index, "full_content": "true"}, headers={"Accept": "application/json"}
+        )
+        content = answer.get("content", "")
+        if isinstance(content, list):
+            return "\n".join(json.dumps(line) if not isinstance(line, str) else line for line in content)
+        return str(content)
+
+    def xcom_values(self, dag_id: str, run_id: str) -> list[Any]:
+        """Every XCom value of the run (the list gives only keys; each entry is fetched)."""
+        run = quote(run_id, safe="")
+        entries = self._pages(f"dags/{dag_id}/dagRuns/{run}/taskInstances/~/xcomEntries", "xcom_entries")
+        values = []
+        for entry in entries:
+            path = f"dags/{dag_id}/dagRuns/{run}/taskInstances/{entry['task_id']}/xcomEntries/{quote(entry['key'])}"
+            values.append(self.call("GET", path, params={"map_index": entry.get("map_index", -1)})["value"])
+        return values
+
+    def _pages(self, path: str, key: str, **params: Any) -> list[dict[str, Any]]:
+        found: list[dict[str, Any]] = []
+        while True:
+            page = self.call("GET", path, params={**params, "limit": 100, "offset": len(found)})
+            found.extend(page[key])
+            if not page[key] or len(found) >= page["total_entries"]:
+                return found
+
+
+class Topology:
+    """Start with ``start()`` or ``with``; everything it started is stopped by ``stop()``. See the module doc."""
+
+    def __init__(
+        self,
+        executor: Executor = "celery",
+        *,
+        home: Path | None = None,
+        poll_schedule: str = "*/15 * * * *",
+        settings: Mapping[str, str] | None = None,
+        workers: int = WORKER_COUNT,
+        admin: tuple[str, str] | None = None,
+        api_port: int = 0,
+    ) -> None:
+        """``settings`` override compose's settings for this start only (e.g. shorter timeouts in a test);
+        ``admin`` pins the login (default: admin and a random password); ``home`` is kept, a temp home is not;
+        ``api_port`` 0 picks a free one."""
+        if executor not in ("celery", "local"):
+            raise ValueError(f"executor must be 'celery' or 'local', not {executor!r}")
+        self.executor: Executor = executor
+        self._own_home = home is None
+        self.home = Path(home) if home else Path(tempfile.mkdtemp(prefix="charter-topology-"))
+        self.poll_schedule = poll_schedule
+        self.overrides = dict(settings or {})
+        self.workers = workers if executor == "celery" else 0
+        self.admin = admin or ("admin", secrets.token_urlsafe(12))
+        self.api_port = api_port
+        self.name = f"t{uuid.uuid4().hex[:8]}"
+        self.stack = SandboxStack(self.home / "stand-ins", scc_events_table=f"scc-events-{self.name}")
+        self.processes: dict[str, subprocess.Popen[bytes]] = {}
+        self.env: dict[str, str] = {}
+        self.variable: dict[str, Any] = {}
+        self.api_url = ""
+        self.api = RestApi("http://127.0.0.1:0", *self.admin)
+        self._pg_dir: Path | None = None
+        self._started = False
+
+    # lifecycle
+
+    def start(self, *, timeout: float = 240) -> Topology:
+        """Start everything and wait until the API server is healthy and has the DAG; on any failure stop it all."""
+        try:
+            self._start(timeout)
+        except BaseException:
+            self.stop()
+            raise
+        self._started = True
+        return self
+
+    def __enter__(self) -> Topology:
+        return self.start()
+
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
+        self.stop()
+
+    def stop(self) -> None:
+        """Stop every process started (Airflow first, then Redis and PostgreSQL), then the stand-ins."""
+        airflow = [p for name, p in self.processes.items() if name not in ("postgres", "redis")]
+        stop_sessions(list(reversed(airflow)), grace=15)
+        storage = [p for name, p in self.processes.items() if name in ("postgres", "redis")]
+        # SIGINT is PostgreSQL's fast shutdown (SIGTERM would wait for clients).
+        stop_sessions(storage, grace=15, signum=signal.SIGINT)
+        self.processes.clear()
+        with contextlib.suppress(Exception):
+            self.stack.stop()
+        if self._pg_dir is not None:
+            shutil.rmtree(self._pg_dir, ignore_errors=True)
+            self._pg_dir = None
+        if self._own_home:
+            shutil.rmtree(self.home, ignore_errors=True)
+
+    # what tests use
+
+    @property
+    def worker_hostnames(self) -> tuple[str, ...]:
+        return tuple(f"charter-worker-{n}" for n in range(1, self.workers + 1))
+
+    @property
+    def config(self) -> PipelineConfig:
+        from charter_pipeline.config import load_config
+
+        return load_config(self.variable)
+
+    def put_exports(self, files: Mapping[str, bytes] | None = None) -> list[str]:
+        """Drop exports into the exports location: ``files`` (name -> bytes), or the sample exports."""
+        s3 = self.stack.boto3_client("s3")
+        if files is None:
+            return write_samples(self.config.exports_uri, s3_client=s3)
+        bucket, _, prefix = self.config.exports_uri.removeprefix("s3://").partition("/")
+        written = []
+        for name, data in files.items():
+            s3.put_object(Bucket=bucket, Key=prefix + name, Body=data)
+            written.append(f"s3://{bucket}/{prefix}{name}")
+        return written
+
+    def kill_worker(self, number: int) -> None:
+        """SIGKILL Celery worker ``number`` (1-based) and everything in its session, as if its machine died."""
+        process = self.processes[f"worker-{number}"]
+        signal_session(process.pid, signal.SIGKILL)
+        process.wait(timeout=10)
+
+    def component_log(self, name: str) -> str:
+        path = self.home / "components" / f"{name}.log"
+        return path.read_text(encoding="utf-8", errors="replace") if path.exists() else ""
+
+    def component_logs(self) -> dict[str, str]:
+        return {path.stem: self.component_log(path.stem) for path in sorted((self.home / "components").glob("*.log"))}
+
+    def listeners(self) -> list[tuple[str, int, int]]:
+        """(address, port, pid) of every TCP listener held by a process this topology started (``ss -ltnpH``)."""
+        ours = {pid for process in self.processes.values() for pid in session_pids(process.pid)}
+        listing = subprocess.run(["ss", "-ltnpH"], capture_output=True, text=True, check=True).stdout
+        found = []
+        for line in listing.splitlines():
+            fields = line.split()
+            if len(fields) < 6:
+                continue
+            address, _, port = fields[3].rpartition(":")
+            for pid in map(int, re.findall(r"pid=(\d+)", fields[5])):
+                if pid in ours:
+                    found.append((address.strip("[]"), int(port), pid))
+        return sorted(set(found))
+
+    # starting
+
+    def _start(self, timeout: float) -> None:
+        put_plugins_on_path()
+        from charter_pipeline.config import load_config
+
+        (self.home / "components").mkdir(parents=True, exist_ok=True)
+        self.stack.start()
+        self.variable = sample_variable(
+            "",
+            exports_uri=f"s3://charter-exports-{self.name}/incoming/",
+            quarantine_uri=f"s3://charter-exports-{self.name}/quarantine/",
+        )
+        self.variable.update(
+            {"ledger_table": f"charter-ledger-{self.name}", "scc_events_table": self.stack.scc_events_table}
+        )
+        self.variable["guest_bucket"] = f"guest-pages-{self.name}"
+        connections = self.stack.connections_env()
+        with _environment(connections):
+            report = bootstrap(load_config(self.variable), create_distribution=True)
+        if not report.ok:
+            raise RuntimeError("bootstrap: " + "; ".join(report.lines()))
+        self.variable["cloudfront_distribution_id"] = report.distribution_id
+
+        values = {"AIRFLOW_API_HOST": f"127.0.0.1:{self.api_port or free_port()}"}
+        if self.executor == "celery":
+            values.update(self._start_storage())
+        self.env = self.component_environment(values, connections)
+        port = int(values["AIRFLOW_API_HOST"].rpartition(":")[2])
+        self.api_url = f"http://127.0.0.1:{port}"
+        self.api = RestApi(self.api_url, *self.admin)
+
+        migrate = subprocess.run(
+            [airflow_bin(), "db", "migrate"],
+            env=self.env,
+            cwd=self.home,
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
+        )
+        (self.home / "components" / "db-migrate.log").write_text(migrate.stdout + migrate.stderr, encoding="utf-8")
+        if migrate.returncode != 0:
+            raise RuntimeError(f"airflow db migrate failed: {migrate.stderr[-2000:]}")
+
+        skip = ["--skip-serve-logs"]
+        self._spawn("api-server", [airflow_bin(), "api-server", "--host", "127.0.0.1", "--port", str(port)])
+        self._spawn("scheduler", [airflow_bin(), "scheduler", *skip])
+        self._spawn("dag-processor", [airflow_bin(), "dag-processor"])
+        self._spawn("triggerer", [airflow_bin(), "triggerer", *skip])
+        for number, hostname in enumerate(self.worker_hostnames, start=1):
+            worker = [airflow_bin(), "celery", "worker", "--celery-hostname", hostname, *skip]
+            self._spawn(f"worker-{number}", _with_hostname(hostname, worker))
+
+        self._wait("the API server", lambda: bool(self.api.healthy()), timeout)
+        expected = ("scheduler", "triggerer", "dag_processor")
+        self._wait(
+            "scheduler, triggerer and dag-processor heartbeats",
+            lambda: all(self.api.healthy().get(part) == "healthy" for part in expected),
+            timeout,
+        )
+        self._wait(f"the DAG {DAG_ID} to be parsed", lambda: self.api.dag_known(DAG_ID), timeout)
+        for number in range(1, self.workers + 1):
+            log_name = f"worker-{number}"
+            self._wait(log_name, lambda name=log_name: " ready." in self.component_log(name), timeout)  # type: ignore[misc]
+
+    def _start_storage(self) -> dict[str, str]:
+        """A private PostgreSQL cluster and redis-server on free loopback ports; what compose's ${...} need."""
+        password = secrets.token_hex(16)
+        self._pg_dir = Path(tempfile.mkdtemp(prefix="charter-pg-"))
+        data = self._pg_dir / "data"
+        pwfile = self._pg_dir / "pw"
+        pwfile.write_text(password + "\n", encoding="utf-8")
+        as_postgres: list[str] = []
+        if os.geteuid() == 0:
+            # PostgreSQL refuses to run as root: the cluster belongs to the postgres system user.
+            shutil.chown(self._pg_dir, "postgres")
+            shutil.chown(pwfile, "postgres")
+            as_postgres = ["runuser", "-u", "postgres", "--"]
+        initdb = subprocess.run(
+            [
+                *as_postgres,
+                str(PG_BIN / "initdb"),
+                "-D",
+                str(data),
+                "-U",
+                "airflow",
+                f"--pwfile={pwfile}",
+                "--auth=scram-sha-256",
+                "--encoding=UTF8",
+                "--no-sync",
+            ],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        pwfile.unlink()
+        if initdb.returncode != 0:
+            raise RuntimeError(f"initdb failed: {initdb.stderr[-2000:]}")
+        pg_port = free_port()
+        self._spawn(
+            "postgres",
+            [
+                *as_postgres,
+                str(PG_BIN / "postgres"),
+                "-D",
+                str(data),
+                "-p",
+                str(pg_port),
+                "-c",
+                "listen_addresses=127.0.0.1",
+                "-c",
+                "unix_socket_directories=",
+                "-c",
+                "fsync=off",
+                "-c",
+                "max_connections=200",
+            ],
+        )
+        redis_port = free_port()
+        redis_dir = self.home / "redis"
+        redis_dir.mkdir(exist_ok=True)
+        self._spawn(
+            "redis",
+            [
+                "redis-server",
+                "--bind",
+                "127.0.0.1",
+                "--port",
+                str(redis_port),
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                str(redis_dir),
+            ],
+        )
+        self._wait("PostgreSQL", lambda: _create_database(pg_port, password), 60)
+        self._wait("Redis", lambda: _redis_ping(redis_port), 30)
+        return {
+            "POSTGRES_PASSWORD": password,
+            "POSTGRES_HOST": f"127.0.0.1:{pg_port}",
+            "REDIS_HOST": f"127.0.0.1:{redis_port}",
+        }
+
+    def component_environment(self, values: Mapping[str, str], connections: Mapping[str, str]) -> dict[str, str]:
+        env = {
+            name: value
+            for name, value in os.environ.items()
+            if not name.startswith(("AIRFLOW", "AWS_PROFILE", "AWS_SESSION_TOKEN", "CHARTER_"))
+        }
+        generated = {
+            "AIRFLOW__CORE__FERNET_KEY": _fernet_key(),
+            "AIRFLOW__API_AUTH__JWT_SECRET": secrets.token_urlsafe(32),
+            "AIRFLOW__API__SECRET_KEY": secrets.token_urlsafe(32),
+            "POSTGRES_PASSWORD": "",  # LocalExecutor: SQLite below instead
+        }
+        env.update(shared_settings({**generated, **values}))
+        if self.executor == "local":
+            env["AIRFLOW__CORE__EXECUTOR"] = "LocalExecutor"
+            env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] = f"sqlite:///{self.home / 'airflow.db'}"
+            for name in [name for name in env if name.startswith("AIRFLOW__CELERY")]:
+                del env[name]
+        passwords = self.home / "admin-password.json"
+        passwords.write_text(json.dumps({self.admin[0]: self.admin[1]}) + "\n", encoding="utf-8")
+        passwords.chmod(0o600)
+        api_host = values["AIRFLOW_API_HOST"]
+        env.update(
+            {
+                "AIRFLOW_HOME": str(self.home),
+                "AIRFLOW__CORE__DAGS_FOLDER": str(REPO / "dags"),
+                "AIRFLOW__CORE__PLUGINS_FOLDER": str(REPO / "plugins"),
+                "AIRFLOW__API__HOST": "127.0.0.1",
+                "AIRFLOW__API__PORT": api_host.rpartition(":")[2],
+                "AIRFLOW__API__BASE_URL": f"http://{api_host}",
+                "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": f"{self.admin[0]}:admin",
+                "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(passwords),
+                # Nothing serves logs over the network (--skip-serve-logs); these ports are ours if anything does.
+                "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(free_port()),
+                "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(free_port()),
+                "AIRFLOW__SCHEDULER__SCHEDULER_HEALTH_CHECK_SERVER_HOST": "127.0.0.1",
+                "AIRFLOW__SCHEDULER__SCHEDULER_HEALTH_CHECK_SERVER_PORT": str(free_port()),
+                "AIRFLOW_VAR_CHARTER_PIPELINE": json.dumps(self.variable),
+                "CHARTER_POLL_SCHEDULE": self.poll_schedule,
+                "AWS_DEFAULT_REGION": self.stack.region,
+                "PATH": os.pathsep.join([str(Path(airflow_bin()).parent), os.environ.get("PATH", "")]),
+            }
+        )
+        env.update(NATIVE_ONLY)
+        env.update(connections)
+        env.update(self.overrides)
+        return env
+
+    def _spawn(self, name: str, command: list[str]) -> None:
+        log = (self.home / "components" / f"{name}.log").open("ab")
+        with log:
+            self.processes[name] = subprocess.Popen(
+                command,
+                env=self.env or None,
+                cwd=self.home,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,  # its own session: stop() reaches every process it forks
+            )
+
+    def _wait(self, what: str, ready: Callable[[], bool], timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            dead = [name for name, p in self.processes.items() if p.poll() is not None]
+            if dead:
+                tails = "\n".join(f"--- {name}:\n{self.component_log(name)[-1500:]}" for name in dead)
+                raise RuntimeError(f"{', '.join(dead)} exited while waiting for {what}\n{tails}")
+            with contextlib.suppress(Exception):
+                if ready():
+                    return
+            time.sleep(0.5)
+        raise RuntimeError(f"timed out after {timeout:.0f} s waiting for {what}")
+
+
+def _with_hostname(hostname: str, command: list[str]) -> list[str]:
+    """``command`` in a UTS namespace of its own named ``hostname`` (needs root), so Airflow records which worker
+    ran a task; without root the workers share the machine's hostname."""
+    if os.geteuid() != 0:
+        return command
+    return ["unshare", "--uts", "--", "sh", "-c", 'hostname "$0" && exec "$@"', hostname, *command]
+
+
+@contextlib.contextmanager
+def _environment(values: Mapping[str, str]) -> Any:
+    """``values`` in os.environ for the duration (bootstrap reads the connections as Airflow does)."""
+    saved = {name: os.environ.get(name) for name in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+def _fernet_key() -> str:
+    from cryptography.fernet import Fernet
+
+    return Fernet.generate_key().decode()
+
+
+def _create_database(port: int, password: str) -> bool:
+    import psycopg2  # type: ignore[import-untyped]
+
+    connection = psycopg2.connect(host="127.0.0.1", port=port, user="airflow", password=password, dbname="postgres")
+    try:
+        connection.autocommit = True
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1 FROM pg_database WHERE datname = 'airflow'")
+            if cursor.fetchone() is None:
+                cursor.execute("CREATE DATABASE airflow")
+    finally:
+        connection.close()
+    return True
+
+
+def _redis_ping(port: int) -> bool:
+    import redis
+
+    return bool(redis.Redis(host="127.0.0.1", port=port, socket_timeout=2).ping())
+
+
+class _Stop(Exception):
+    """SIGTERM arrived."""
+
+
+def _raise_stop(signum: int, frame: FrameType | None) -> None:
+    raise _Stop(signal.Signals(signum).name)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``make run-celery``: the Celery topology with the stand-ins, the sample exports, until Ctrl-C."""
+    parser = argparse.ArgumentParser(prog="python -m sandbox.topology", description=main.__doc__)
+    parser.add_argument("--executor", choices=("celery", "local"), default="celery")
+    parser.add_argument("--api-port", type=int, default=8080, help="the UI and REST API port on 127.0.0.1 (0: any)")
+    args = parser.parse_args(argv)
+    home = REPO / ".sandbox" / f"topology-{args.executor}"
+    # A second start is clean: a new database cluster and broker every time, and an empty home.
+    shutil.rmtree(home, ignore_errors=True)
+    home.mkdir(parents=True)
+    os.environ.setdefault("AIRFLOW_HOME", str(home / "this-process"))
+    os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
+    signal.signal(signal.SIGTERM, _raise_stop)
+    topology = Topology(
+        args.executor, home=home, poll_schedule="*/2 * * * *", admin=LOCAL_LOGIN, api_port=args.api_port
+    )
+    print(f"starting the {args.executor} topology in {home.relative_to(REPO)} (component logs in components/) ...")
+    try:
+        with topology:
+            topology.api.unpause(DAG_ID)
+            written = topology.put_exports()
+            print(f"sample exports: {', '.join(written)}")
+            print()
+            login = f"login {LOCAL_LOGIN[0]} / {LOCAL_LOGIN[1]} (this local stack only)"
+            workers = ", ".join(topology.worker_hostnames) or "-"
+            print(f"  Airflow UI     {topology.api_url}/   {login}")
+            print(f"  Executor       {topology.env['AIRFLOW__CORE__EXECUTOR']}, workers: {workers}")
+            print(f"  JADA           {topology.stack.jada_url}/calendar")
+            print(f"  SCC            {topology.stack.scc_url}")
+            print(f"  AWS (moto)     {topology.stack.moto_url}")
+            print(f"  Exports        {topology.config.exports_uri}  (polled every 2 minutes)")
+            print("  Ctrl-C stops everything.")
+            while all(process.poll() is None for process in topology.processes.values()):
+                time.sleep(2)
+            dead = [name for name, process in topology.processes.items() if process.poll() is not None]
+            print(f"stopped: {', '.join(dead)} exited; see {home.relative_to(REPO)}/components/")
+            return 1
+    except (KeyboardInterrupt, _Stop):
+        print("\nstopped everything.")
+        return 0
+    except RuntimeError as exc:
+        print(f"make run-celery: {exc}")
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
