@@ -107,3 +107,31 @@ def test_a_key_cannot_forge_log_lines_or_flood_the_log() -> None:
     assert line.count("ObjectCreated:Put") == NAMES_LOGGED
     assert "and 6 more" in line
     assert len(wake_up_line([extra(s3_message("k" * 5000))])) < 400
+
+
+def test_the_wake_up_reads_the_runs_asset_events_as_the_task_sdk_gives_them(monkeypatch: pytest.MonkeyPatch) -> None:
+    from airflow.sdk.execution_time.comms import AssetEventDagRunReferenceResult
+    from airflow.sdk.execution_time.context import TriggeringAssetEventsAccessor
+
+    from charter_pipeline import exports_queue
+
+    # Airflow's logging setup takes over the root handlers (caplog sees nothing): record the calls instead.
+    logged: list[str] = []
+    monkeypatch.setattr(exports_queue.log, "info", lambda message, *args: logged.append(message % args))
+
+    event = AssetEventDagRunReferenceResult(
+        asset={"name": EXPORTS_ASSET, "uri": EXPORTS_ASSET, "extra": {}},
+        extra=extra(s3_message("incoming/a.csv")),
+        source_task_id=None,
+        source_dag_id=None,
+        source_run_id=None,
+        source_map_index=None,
+        source_aliases=[],
+        timestamp="2026-11-30T03:00:00Z",
+    )
+    exports_queue.log_wake_up(TriggeringAssetEventsAccessor.build([event]))
+    exports_queue.log_wake_up(TriggeringAssetEventsAccessor.build([]))
+
+    assert logged == [
+        "woken by 1 exports queue message(s) (ObjectCreated:Put: incoming/a.csv); polling the exports as every run does"
+    ]
