@@ -28,13 +28,13 @@ Configuration: the `charter_pipeline` Variable and the `aws_default`, `jada_dash
 
 from __future__ import annotations
 
-import os
 from datetime import timedelta
 from typing import Any
 
 import pendulum
 from airflow.sdk import Param, TriggerRule, dag, get_current_context, task, task_group
 
+from charter_pipeline.exports_queue import poll_schedule
 from charter_pipeline.trigger_form import TRIGGER_PARAMS
 
 # Each task of a booking's group sets this in its context; the UI shows it as the map index label.
@@ -48,9 +48,12 @@ def _labelled(item: dict[str, Any]) -> None:
 @task
 def collect_bookings() -> list[dict[str, Any]]:
     """Poll the exports (or take the manual booking) and return the work for the mapped groups."""
+    from charter_pipeline import exports_queue
     from charter_pipeline.publishing import tasks
 
     context = get_current_context()
+    # A run the exports queue started says which exports woke it (logged only: the poll below decides everything).
+    exports_queue.log_wake_up(context["triggering_asset_events"])
     # run_after, not the clock: a cleared collect_bookings of an old manual run keeps its booking's place in time.
     result = tasks.collect_task(context["params"], context["dag_run"].run_after)
     # The counts go to the summary under their own key: a mapped group can only expand over the return value.
@@ -135,7 +138,8 @@ def run_summary() -> dict[str, Any]:
 
 @dag(
     dag_id="charter_booking_pipeline",
-    schedule=os.environ.get("CHARTER_POLL_SCHEDULE") or "*/15 * * * *",
+    # CHARTER_POLL_SCHEDULE, or every 15 minutes; with CHARTER_EXPORTS_QUEUE_URL also a message on that queue.
+    schedule=poll_schedule(),
     start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
     catchup=False,
     max_active_runs=1,

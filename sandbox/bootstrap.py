@@ -1,17 +1,22 @@
 """Create what the pipeline expects to exist (CONTRACT.md section 2), and nothing else.
 
-    python -m sandbox.bootstrap [--dry-run] [--create-distribution] [--variable FILE|JSON]
+    python -m sandbox.bootstrap [--dry-run] [--create-distribution] [--variable FILE|JSON] [--exports-queue URL|NAME]
 
 Reads the ``charter_pipeline`` Variable (``--variable``, else ``AIRFLOW_VAR_CHARTER_PIPELINE``, else the defaults)
 and talks to AWS through the ``aws_default`` connection, so the same command prepares the local moto stack and a
 real account. It only ever creates what is missing: it never deletes or changes what exists, a second run reports
 everything as existing, and ``--dry-run`` only reads. No Airflow pools are needed: the DAG caps concurrency per
 service with ``max_active_tis_per_dag``.
+
+With an exports queue (``--exports-queue``, else ``CHARTER_EXPORTS_QUEUE_URL``; CONTRACT.md section 10) it also
+creates that SQS queue with a policy letting S3 send the exports bucket's notifications to it, and adds an
+``ObjectCreated`` notification for the exports prefix to the bucket, keeping every notification already there.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 from collections.abc import Callable, Iterator
@@ -28,6 +33,10 @@ REPO = Path(__file__).resolve().parents[1]
 Outcome = Literal["exists", "created", "would create", "skipped", "missing", "refused"]
 
 # A CloudFront managed policy (CachingOptimized); the guest pages say themselves how long to cache.
+# The bucket notification this pipeline adds; found again by its queue, not by this id.
+EXPORTS_NOTIFICATION_ID = "charter-exports-to-queue"
+EXPORTS_EVENTS = ["s3:ObjectCreated:*"]
+
 CACHING_OPTIMIZED_POLICY = "658327ea-f89d-4fab-a63d-7e88639e58f6"
 DISTRIBUTION_COMMENT = "JADA guest pages (charter_booking_pipeline)"
 
@@ -60,6 +69,7 @@ class BootstrapReport:
     dry_run: bool
     steps: list[BootstrapStep] = field(default_factory=list)
     distribution_id: str = ""
+    exports_queue_url: str = ""
 
     @property
     def created(self) -> list[BootstrapStep]:
@@ -82,8 +92,10 @@ def bootstrap(
     aws_conn_id: str = "aws_default",
     dry_run: bool = False,
     create_distribution: bool = False,
+    exports_queue: str = "",
 ) -> BootstrapReport:
-    """Create the buckets, tables and (on request) the CloudFront distribution the pipeline needs, if missing."""
+    """Create the buckets, tables and (on request) the CloudFront distribution the pipeline needs, if missing;
+    with ``exports_queue`` (a queue URL, or just a name) also the queue and the exports bucket's notification."""
     from airflow.providers.amazon.aws.hooks.base_aws import AwsBaseHook
 
     def client(service: str) -> Any:
@@ -100,7 +112,147 @@ def bootstrap(
     report.steps.append(_ensure_table(dynamodb, config.ledger_table, "booking_id", "ledger table", dry_run))
     report.steps.append(_ensure_table(dynamodb, config.scc_events_table, "event_id", "SCC events table", dry_run))
     report.steps.append(_ensure_distribution(lambda: client("cloudfront"), config, region, report, create_distribution))
+    if exports_queue.strip():
+        report.steps.extend(_ensure_exports_queue(client("sqs"), s3, config, exports_queue.strip(), report))
     return report
+
+
+def _ensure_exports_queue(
+    sqs: Any, s3: Any, config: PipelineConfig, queue: str, report: BootstrapReport
+) -> list[BootstrapStep]:
+    """The queue (with its policy for S3) and the exports bucket's ObjectCreated notification to it."""
+    from botocore.exceptions import ClientError
+
+    name = queue.rstrip("/").rsplit("/", 1)[-1]
+    exports = urlparse(config.exports_uri)
+    bucket = exports.netloc if exports.scheme == "s3" else ""
+    prefix = exports.path.lstrip("/")
+    steps: list[BootstrapStep] = []
+    try:
+        url = sqs.get_queue_url(QueueName=name)["QueueUrl"]
+    except ClientError as exc:
+        if "NonExistentQueue" not in _error_code(exc):
+            raise
+        url = ""
+    if url:
+        report.exports_queue_url = url
+        arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        policy = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["Policy"]).get("Attributes", {}).get("Policy")
+        if bucket and not _lets_s3_send(policy, bucket):
+            steps.append(
+                BootstrapStep(
+                    "SQS queue",
+                    name,
+                    "missing",
+                    f"exists, but its policy does not let S3 send bucket {bucket}'s notifications: allow "
+                    f"sqs:SendMessage to s3.amazonaws.com with aws:SourceArn arn:aws:s3:::{bucket}",
+                )
+            )
+            return steps
+        steps.append(BootstrapStep("SQS queue", name, "exists", _url_note(queue, url)))
+    elif report.dry_run:
+        steps.append(BootstrapStep("SQS queue", name, "would create", f"S3 may send from bucket {bucket or '-'}"))
+        arn = ""
+    else:
+        url = sqs.create_queue(QueueName=name)["QueueUrl"]
+        report.exports_queue_url = url
+        arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        if bucket:
+            sqs.set_queue_attributes(QueueUrl=url, Attributes={"Policy": json.dumps(_queue_policy(arn, bucket))})
+        steps.append(BootstrapStep("SQS queue", name, "created", _url_note(queue, url)))
+    if not bucket:
+        steps.append(
+            BootstrapStep(
+                "bucket notification",
+                "-",
+                "skipped",
+                "exports_uri is not on S3: drop files, then wait for the poll (the queue only hears from S3)",
+            )
+        )
+        return steps
+    steps.append(_ensure_notification(s3, bucket, prefix, arn, name, report.dry_run))
+    return steps
+
+
+def _url_note(asked: str, url: str) -> str:
+    if "://" in asked and asked.rstrip("/") != url.rstrip("/"):
+        return f"its URL is {url}, not {asked}: set CHARTER_EXPORTS_QUEUE_URL to it"
+    return f"CHARTER_EXPORTS_QUEUE_URL={url}"
+
+
+def _queue_policy(queue_arn: str, bucket: str) -> dict[str, Any]:
+    # Only this bucket, in this queue's account, may send: the queue cannot be fed by someone else's bucket.
+    account = queue_arn.split(":")[4]
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Sid": "ExportsBucketNotifications",
+                "Effect": "Allow",
+                "Principal": {"Service": "s3.amazonaws.com"},
+                "Action": "sqs:SendMessage",
+                "Resource": queue_arn,
+                "Condition": {
+                    "ArnLike": {"aws:SourceArn": f"arn:aws:s3:::{bucket}"},
+                    "StringEquals": {"aws:SourceAccount": account},
+                },
+            }
+        ],
+    }
+
+
+def _lets_s3_send(policy: str | None, bucket: str) -> bool:
+    """Whether a queue policy has an Allow for S3 to send messages from ``bucket`` (a plain reading, not IAM's)."""
+    try:
+        statements = json.loads(policy or "{}").get("Statement", [])
+    except ValueError:
+        return False
+    for statement in statements if isinstance(statements, list) else [statements]:
+        principal = json.dumps(statement.get("Principal", ""))
+        condition = statement.get("Condition")
+        actions = statement.get("Action", [])
+        actions = [actions] if isinstance(actions, str) else actions
+        if (
+            statement.get("Effect") == "Allow"
+            and "s3.amazonaws.com" in principal
+            and any(a in ("sqs:SendMessage", "sqs:*", "*") for a in actions)
+            and (not condition or bucket in json.dumps(condition))
+        ):
+            return True
+    return False
+
+
+def _ensure_notification(s3: Any, bucket: str, prefix: str, queue_arn: str, queue: str, dry_run: bool) -> BootstrapStep:
+    from botocore.exceptions import ClientError
+
+    where = f"s3://{bucket}/{prefix}"
+    try:
+        current = s3.get_bucket_notification_configuration(Bucket=bucket)
+    except ClientError as exc:
+        # Only a dry run gets here without the bucket: a real run created it a few steps earlier.
+        if not dry_run or _error_code(exc) not in ("404", "NoSuchBucket"):
+            raise
+        current = {}
+    current.pop("ResponseMetadata", None)
+    for entry in current.get("QueueConfigurations", []):
+        rules = entry.get("Filter", {}).get("Key", {}).get("FilterRules", [])
+        entry_prefix = next((r["Value"] for r in rules if r["Name"].lower() == "prefix"), "")
+        if (
+            entry.get("QueueArn") == queue_arn
+            and prefix.startswith(entry_prefix)
+            and any(e in ("s3:ObjectCreated:*", "s3:ObjectCreated:Put") for e in entry.get("Events", []))
+        ):
+            return BootstrapStep("bucket notification", where, "exists", f"ObjectCreated -> {queue}")
+    if dry_run:
+        return BootstrapStep("bucket notification", where, "would create", f"ObjectCreated -> {queue}")
+    ours: dict[str, Any] = {"Id": EXPORTS_NOTIFICATION_ID, "QueueArn": queue_arn, "Events": EXPORTS_EVENTS}
+    if prefix:
+        # Only the exports: the quarantine (often the same bucket) must not wake the pipeline.
+        ours["Filter"] = {"Key": {"FilterRules": [{"Name": "prefix", "Value": prefix}]}}
+    # S3 replaces the whole configuration on a put: every notification already there is sent back with ours.
+    current["QueueConfigurations"] = [*current.get("QueueConfigurations", []), ours]
+    s3.put_bucket_notification_configuration(Bucket=bucket, NotificationConfiguration=current)
+    return BootstrapStep("bucket notification", where, "created", f"ObjectCreated -> {queue}")
 
 
 def _buckets(config: PipelineConfig) -> list[str]:
@@ -304,6 +456,13 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--variable", metavar="FILE|JSON", help="the charter_pipeline Variable (file or JSON)")
     parser.add_argument("--aws-conn-id", default="aws_default", help="Airflow connection for AWS")
+    parser.add_argument(
+        "--exports-queue",
+        metavar="URL|NAME",
+        default=os.environ.get("CHARTER_EXPORTS_QUEUE_URL", ""),
+        help="also create this SQS queue and the exports bucket's notification to it "
+        "(default: CHARTER_EXPORTS_QUEUE_URL)",
+    )
     args = parser.parse_args(argv)
     try:
         config = load_config(read_variable(args.variable))
@@ -311,12 +470,18 @@ def main(argv: list[str] | None = None) -> int:
         print(f"bootstrap: {exc}", file=sys.stderr)
         return 2
     report = bootstrap(
-        config, aws_conn_id=args.aws_conn_id, dry_run=args.dry_run, create_distribution=args.create_distribution
+        config,
+        aws_conn_id=args.aws_conn_id,
+        dry_run=args.dry_run,
+        create_distribution=args.create_distribution,
+        exports_queue=args.exports_queue,
     )
     for line in report.lines():
         print(line)
     if report.distribution_id and report.distribution_id != config.cloudfront_distribution_id:
         print(f"cloudfront_distribution_id: {report.distribution_id}")
+    if report.exports_queue_url and report.exports_queue_url != args.exports_queue.strip():
+        print(f"CHARTER_EXPORTS_QUEUE_URL={report.exports_queue_url}")
     return 0 if report.ok else 1
 
 

@@ -7,6 +7,8 @@ and plugins/ with the connections and the Variable in its environment, drops the
 DAGs: the scheduled poll that starts on unpause reads the samples (a run is triggered only if none starts), and
 that run is printed. The poll then repeats every 2 minutes, so new files dropped into the exports bucket show up
 quickly. Guest addresses (summary, calendar entries) point at the guest-site preview, not the production domain.
+bootstrap also creates the exports queue and the bucket's notification to it (``CHARTER_EXPORTS_QUEUE_URL`` for
+Airflow): a file dropped into the exports bucket starts a run within seconds, through the triggerer's watcher.
 
 Ctrl-C stops everything it started. Every ``make run`` starts clean: the stand-ins and moto start empty (a fresh
 ledger and buckets), and Airflow's home (.airflow/: metadata database, logs, old runs) is emptied first, since the
@@ -57,6 +59,7 @@ LOCAL_LOGIN = ("admin", "admin")
 LOCAL_POLL_SCHEDULE = "*/2 * * * *"
 # Daily in a deployment; locally often enough to watch a deleted page come back in the inspector.
 LOCAL_RECONCILE_SCHEDULE = "*/10 * * * *"
+LOCAL_EXPORTS_QUEUE = "charter-exports"
 
 
 def airflow_bin() -> str:
@@ -283,7 +286,9 @@ def run(*, trigger: bool = True) -> int:
             f"alerts {stack.alerts_url}"
         )
 
-        report = bootstrap(load_config(sample_variable("")), create_distribution=True)
+        report = bootstrap(
+            load_config(sample_variable("")), create_distribution=True, exports_queue=LOCAL_EXPORTS_QUEUE
+        )
         for line in report.lines():
             print(f"  bootstrap: {line}")
         preview = GuestSitePreview(stack.moto_url, load_config(sample_variable("")).guest_bucket, port=PREVIEW_PORT)
@@ -319,6 +324,7 @@ def run(*, trigger: bool = True) -> int:
                 "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": f"{LOCAL_LOGIN[0]}:admin",
                 "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(passwords),
                 "CHARTER_POLL_SCHEDULE": LOCAL_POLL_SCHEDULE,
+                "CHARTER_EXPORTS_QUEUE_URL": report.exports_queue_url,
                 "CHARTER_RECONCILE_SCHEDULE": LOCAL_RECONCILE_SCHEDULE,
                 # Local only: the UI on loopback unless the caller exposes it deliberately (README), and no log
                 # servers on every interface (loopback_airflow).
@@ -365,7 +371,7 @@ def run(*, trigger: bool = True) -> int:
         print(f"  Airflow UI       http://127.0.0.1:{AIRFLOW_PORT}/   {login}")
         print(f"  Guest site       {preview_url}/g/<SESSION_ID>")
         print(f"  Inspector        {inspector_url}")
-        print(f"  Exports bucket   {config.exports_uri}  (drop more CSV/JSON exports here; polled every 2 minutes)")
+        print(f"  Exports bucket   {config.exports_uri}  (drop CSV/JSON exports here: a run starts in seconds)")
         print("  Ctrl-C stops everything.")
         print()
         shown = ""

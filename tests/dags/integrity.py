@@ -23,6 +23,7 @@ PROBE = Path(__file__).with_name("parse_probe.py")
 DEFAULT_OWNER = "airflow"
 MIN_RETRIES = 2
 
+_CALLER_SCHEDULE = ("PYTHONPATH", "CHARTER_POLL_SCHEDULE", "CHARTER_EXPORTS_QUEUE_URL")
 _CALLER_SETTINGS = ("AIRFLOW_CONN_", "AIRFLOW_VAR_", "AIRFLOW__", "AIRFLOW_HOME", "AIRFLOW_CONFIG")
 
 
@@ -61,7 +62,7 @@ def parse_dags(
         environment = {
             name: value
             for name, value in os.environ.items()
-            if not name.startswith(_CALLER_SETTINGS) and name not in ("PYTHONPATH", "CHARTER_POLL_SCHEDULE")
+            if not name.startswith(_CALLER_SETTINGS) and name not in _CALLER_SCHEDULE
         }
         environment.update(
             {

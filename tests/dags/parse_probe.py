@@ -87,8 +87,20 @@ def _schedule(dag: Any) -> str | None:
     schedule = getattr(dag, "schedule", None)
     if schedule is None or isinstance(schedule, str):
         return schedule
-    expression = getattr(dag.timetable, "_expression", None)
-    return expression if isinstance(expression, str) else dag.timetable.summary
+    return _timetable_summary(dag.timetable)
+
+
+def _timetable_summary(timetable: Any) -> str:
+    expression = getattr(timetable, "_expression", None) or getattr(timetable, "expression", None)
+    if isinstance(expression, str):
+        return expression
+    inner = getattr(timetable, "timetable", None)
+    if inner is not None:
+        # AssetOrTimeSchedule (CHARTER_EXPORTS_QUEUE_URL): the cron OR the watched asset, with its watchers' names.
+        asset = timetable.asset_condition
+        watchers = ",".join(w.name for w in getattr(asset, "watchers", []) or [])
+        return f"{_timetable_summary(inner)} or asset {getattr(asset, 'name', asset)} watched by {watchers or 'none'}"
+    return str(getattr(timetable, "summary", type(timetable).__name__))
 
 
 def _facts(dag: Any) -> dict[str, Any]:

@@ -200,3 +200,24 @@ def test_charter_poll_schedule_overrides_the_schedule(schedule: str) -> None:
 
     assert report.import_errors == {}
     assert report.dags[PIPELINE_ID].schedule == schedule
+
+
+@needs_pipeline
+@pytest.mark.parametrize("queue_url", ["", "   "])
+def test_an_empty_exports_queue_url_leaves_the_cron_alone(queue_url: str) -> None:
+    report = parse_dags(DAGS, env={"CHARTER_EXPORTS_QUEUE_URL": queue_url})
+
+    assert report.import_errors == {}
+    assert report.dags[PIPELINE_ID].schedule == "*/15 * * * *"
+
+
+@needs_pipeline
+def test_the_exports_queue_adds_a_watcher_to_the_cron_and_parses_offline() -> None:
+    # The queue's host cannot be reached from here: parsing must not try (the probe's socket guard would record it).
+    queue = "https://sqs.eu-west-1.amazonaws.com/123456789012/charter-exports"
+    report = parse_dags(DAGS, env={"CHARTER_EXPORTS_QUEUE_URL": queue, "CHARTER_POLL_SCHEDULE": "5,35 * * * *"})
+
+    assert integrity_problems(report) == []
+    pipeline = report.dags[PIPELINE_ID]
+    assert pipeline.schedule == "5,35 * * * * or asset charter_exports watched by charter_exports_queue"
+    assert pipeline.max_active_runs == 1

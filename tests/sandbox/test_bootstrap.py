@@ -251,3 +251,114 @@ def test_cli_refuses_a_bad_variable(aws: str, capsys: pytest.CaptureFixture[str]
     assert main(["--variable", '{"ledger_tabel": "x"}']) == 2
     assert "ledger_tabel" in capsys.readouterr().err
     assert _state(aws)["buckets"] == []
+
+
+def _sqs(url: str) -> Any:
+    return boto3.client("sqs", **_moto(url))
+
+
+def _queue_messages(url: str, queue_url: str) -> list[dict[str, Any]]:
+    answer = _sqs(url).receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=1)
+    return [json.loads(m["Body"]) for m in answer.get("Messages", [])]
+
+
+def test_the_exports_queue_hears_of_new_exports_and_not_of_quarantine(aws: str) -> None:
+    config = load_config(None)  # exports s3://jada-boatsetter-exports/incoming/, quarantine .../quarantine/
+
+    report = bootstrap(config, exports_queue="charter-exports")
+
+    assert report.ok
+    queue_url = report.exports_queue_url
+    assert queue_url.endswith("/charter-exports")
+    assert [(s.resource, s.outcome) for s in report.steps[-2:]] == [
+        ("SQS queue", "created"),
+        ("bucket notification", "created"),
+    ]
+    policy = json.loads(
+        _sqs(aws).get_queue_attributes(QueueUrl=queue_url, AttributeNames=["Policy"])["Attributes"]["Policy"]
+    )
+    [statement] = policy["Statement"]
+    assert statement["Principal"] == {"Service": "s3.amazonaws.com"}
+    assert statement["Condition"]["ArnLike"] == {"aws:SourceArn": "arn:aws:s3:::jada-boatsetter-exports"}
+    _queue_messages(aws, queue_url)  # moto may send S3's test event first
+
+    s3 = _s3(aws)
+    s3.put_object(Bucket="jada-boatsetter-exports", Key="quarantine/bad.csv", Body=b"x")
+    s3.put_object(Bucket="jada-boatsetter-exports", Key="incoming/bookings.csv", Body=b"x")
+
+    messages = _queue_messages(aws, queue_url)
+    keys = [r["s3"]["object"]["key"] for m in messages for r in m.get("Records", [])]
+    assert [k.replace("%2F", "/") for k in keys] == ["incoming/bookings.csv"]
+
+
+def test_a_second_run_finds_the_queue_and_keeps_other_notifications(aws: str) -> None:
+    config = load_config(None)
+    first = bootstrap(config, exports_queue="charter-exports")
+    s3 = _s3(aws)
+    other_queue = _sqs(aws).create_queue(QueueName="someone-elses")["QueueUrl"]
+    other_arn = _sqs(aws).get_queue_attributes(QueueUrl=other_queue, AttributeNames=["QueueArn"])["Attributes"]
+    notifications = s3.get_bucket_notification_configuration(Bucket="jada-boatsetter-exports")
+    notifications.pop("ResponseMetadata", None)
+    notifications["QueueConfigurations"].append(
+        {"Id": "theirs", "QueueArn": other_arn["QueueArn"], "Events": ["s3:ObjectRemoved:*"]}
+    )
+    s3.put_bucket_notification_configuration(Bucket="jada-boatsetter-exports", NotificationConfiguration=notifications)
+
+    again = bootstrap(config, exports_queue=first.exports_queue_url)
+
+    assert again.created == []
+    assert [s.outcome for s in again.steps[-2:]] == ["exists", "exists"]
+    assert again.exports_queue_url == first.exports_queue_url
+    kept = s3.get_bucket_notification_configuration(Bucket="jada-boatsetter-exports")["QueueConfigurations"]
+    assert sorted(c.get("Id", "") for c in kept) == sorted(["charter-exports-to-queue", "theirs"])
+
+
+def test_dry_run_names_the_queue_and_notification_and_creates_neither(aws: str) -> None:
+    report = bootstrap(load_config(None), dry_run=True, exports_queue="charter-exports")
+
+    assert [(s.resource, s.outcome) for s in report.steps[-2:]] == [
+        ("SQS queue", "would create"),
+        ("bucket notification", "would create"),
+    ]
+    assert _sqs(aws).list_queues().get("QueueUrls", []) == []
+
+
+def test_an_existing_queue_s3_may_not_send_to_is_reported_not_changed(aws: str) -> None:
+    queue_url = _sqs(aws).create_queue(QueueName="charter-exports")["QueueUrl"]
+    _s3(aws).create_bucket(Bucket="jada-boatsetter-exports")
+
+    report = bootstrap(load_config(None), exports_queue=queue_url)
+
+    assert not report.ok
+    step = report.steps[-1]
+    assert (step.resource, step.outcome) == ("SQS queue", "missing")
+    assert "arn:aws:s3:::jada-boatsetter-exports" in step.note
+    assert "Policy" not in _sqs(aws).get_queue_attributes(QueueUrl=queue_url, AttributeNames=["All"])["Attributes"]
+    notifications = _s3(aws).get_bucket_notification_configuration(Bucket="jada-boatsetter-exports")
+    assert notifications.get("QueueConfigurations", []) == []
+
+
+def test_exports_in_a_folder_get_the_queue_but_no_notification(aws: str, tmp_path: Path) -> None:
+    config = load_config({"exports_uri": (tmp_path / "in").as_uri() + "/"})
+
+    report = bootstrap(config, exports_queue="charter-exports")
+
+    assert [(s.resource, s.outcome) for s in report.steps[-2:]] == [
+        ("SQS queue", "created"),
+        ("bucket notification", "skipped"),
+    ]
+
+
+def test_cli_takes_the_queue_from_the_environment(
+    aws: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("CHARTER_EXPORTS_QUEUE_URL", "http://127.0.0.1:1/123456789012/charter-exports")
+
+    assert main(["--dry-run"]) == 0
+    assert "SQS queue" in capsys.readouterr().out
+
+    assert main([]) == 0
+    out = capsys.readouterr().out
+    [queue_url] = _sqs(aws).list_queues()["QueueUrls"]
+    # moto answers with its own host: the printed URL is the one to deploy with.
+    assert f"CHARTER_EXPORTS_QUEUE_URL={queue_url}\n" in out
