@@ -39,7 +39,7 @@ class Benchmark:
 
 def benchmarks() -> dict[str, Benchmark]:
     # Imported here: deployment.py's callers must set AIRFLOW_HOME before anything imports Airflow.
-    from benchmarks import end_to_end, idle_poll, intake, parse_time
+    from benchmarks import end_to_end, idle_poll, intake, parse_time, throughput
 
     # A full run uses each module's own defaults (the sizes the issue names); quick ones are tiny.
     return {
@@ -48,10 +48,11 @@ def benchmarks() -> dict[str, Benchmark]:
         "intake": Benchmark("3. Intake of a large export", intake.run,
                             {"rows": 2_000, "ledger_size": 2_000, "repeats": 1}),
         "end_to_end": Benchmark("4. End to end", end_to_end.run, {"bookings": 2, "repeats": 1}),
+        "throughput": Benchmark("5. Throughput on the deployed topology", throughput.run, {"bookings": 3}),
     }  # fmt: skip
 
 
-NAMES = ("parse_time", "idle_poll", "intake", "end_to_end")
+NAMES = ("parse_time", "idle_poll", "intake", "end_to_end", "throughput")
 
 
 def secret_values() -> list[str]:
