@@ -39,7 +39,7 @@ class Benchmark:
 
 def benchmarks() -> dict[str, Benchmark]:
     # Imported here: deployment.py's callers must set AIRFLOW_HOME before anything imports Airflow.
-    from benchmarks import end_to_end, idle_poll, intake, parse_time, staff_page
+    from benchmarks import end_to_end, idle_poll, intake, parse_time, staff_page, throughput
 
     # A full run uses each module's own defaults (the sizes the issue names); quick ones are tiny.
     return {
@@ -50,10 +50,11 @@ def benchmarks() -> dict[str, Benchmark]:
         "end_to_end": Benchmark("4. End to end", end_to_end.run, {"bookings": 2, "repeats": 1}),
         "staff_page": Benchmark("5. The Charter bookings page", staff_page.run,
                                 {"upcoming": 120, "history": 50, "repeats": 1}),
+        "throughput": Benchmark("6. Throughput on the deployed topology", throughput.run, {"bookings": 3}),
     }  # fmt: skip
 
 
-NAMES = ("parse_time", "idle_poll", "intake", "end_to_end", "staff_page")
+NAMES = ("parse_time", "idle_poll", "intake", "end_to_end", "staff_page", "throughput")
 
 
 def secret_values() -> list[str]:

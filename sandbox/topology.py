@@ -39,6 +39,10 @@ they share one AIRFLOW_HOME, so the API server reads task logs from disk.
 
 ``stop()`` (also ``__exit__``, and any failure inside ``start()``) stops everything started, newest first, each
 by its whole session; a second start in the same or a new home starts clean.
+
+Also here: ``python -m sandbox.topology`` (``make run-celery``: the Celery topology on 127.0.0.1:8080 with the
+sample exports, until Ctrl-C), and ``loopback_airflow`` (how ``make run`` keeps ``airflow standalone``'s log
+servers off every interface).
 """
 
 from __future__ import annotations
@@ -436,7 +440,8 @@ class Topology:
             if len(fields) < 6:
                 continue
             address, _, port = fields[3].rpartition(":")
-            for pid in map(int, re.findall(r"pid=(\d+)", fields[5])):
+            # The users column may hold spaces ("airflow api_server"): read the pids from the whole line.
+            for pid in map(int, re.findall(r"pid=(\d+)", line)):
                 if pid in ours:
                     found.append((address.strip("[]"), int(port), pid))
         return sorted(set(found))
