@@ -6,10 +6,19 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from datetime import UTC, datetime
-from typing import Any
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
 
 from charter_pipeline.booking import BookingError
 from charter_pipeline.config import PipelineConfig
+
+if TYPE_CHECKING:
+    from charter_pipeline.hooks.guest_portal import GuestPortalHook
+    from charter_pipeline.hooks.jada_calendar import JadaCalendarHook
+    from charter_pipeline.hooks.ledger import LedgerHook
+    from charter_pipeline.hooks.ops_alerts import OpsAlertsHook
+    from charter_pipeline.hooks.scc import ShipCaptainCrewHook
+    from charter_pipeline.hooks.scc_events import SccEventsTableHook
 
 
 def describe(exc: BaseException) -> str:
@@ -54,3 +63,47 @@ def run_now(context: Mapping[str, Any]) -> datetime:
     if logical is None:
         return datetime.now(UTC)
     return datetime.fromtimestamp(logical.timestamp(), UTC)
+
+
+class ConfiguredHooks:
+    """One hook per outside system, made from ``self.config`` on first use, inside the task (the hook modules
+    import boto3 and the provider: never at DAG parse time). Publishing's steps and the reconcile run share this;
+    a test may set any of them on the instance instead."""
+
+    config: PipelineConfig
+
+    @cached_property
+    def ledger(self) -> LedgerHook:
+        from charter_pipeline.hooks.ledger import LedgerHook
+
+        return LedgerHook(self.config.ledger_table)
+
+    @cached_property
+    def calendar_hook(self) -> JadaCalendarHook:
+        from charter_pipeline.hooks.jada_calendar import JadaCalendarHook
+
+        return JadaCalendarHook()
+
+    @cached_property
+    def scc_hook(self) -> ShipCaptainCrewHook:
+        from charter_pipeline.hooks.scc import ShipCaptainCrewHook
+
+        return ShipCaptainCrewHook()
+
+    @cached_property
+    def scc_table(self) -> SccEventsTableHook:
+        from charter_pipeline.hooks.scc_events import SccEventsTableHook
+
+        return SccEventsTableHook(self.config.scc_events_table)
+
+    @cached_property
+    def portal(self) -> GuestPortalHook:
+        from charter_pipeline.hooks.guest_portal import GuestPortalHook
+
+        return GuestPortalHook(self.config.guest_bucket, self.config.cloudfront_distribution_id)
+
+    @cached_property
+    def alerts_hook(self) -> OpsAlertsHook:
+        from charter_pipeline.hooks.ops_alerts import OpsAlertsHook
+
+        return OpsAlertsHook()

@@ -17,7 +17,6 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from charter_pipeline.booking import Booking
@@ -27,14 +26,10 @@ from charter_pipeline.ledger import (
     LedgerRecord,
 )
 from charter_pipeline.service_state import changed_fields, payload_hash, pick_existing
-from charter_pipeline.task_runtime import describe
+from charter_pipeline.task_runtime import ConfiguredHooks, describe
 
 if TYPE_CHECKING:
-    from charter_pipeline.hooks.guest_portal import GuestPortalHook
-    from charter_pipeline.hooks.jada_calendar import JadaCalendarHook
-    from charter_pipeline.hooks.ledger import LedgerHook
-    from charter_pipeline.hooks.scc import ShipCaptainCrewHook
-    from charter_pipeline.hooks.scc_events import SccEventsTableHook
+    pass
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +38,7 @@ log = logging.getLogger(__name__)
 SNAPSHOT_ROUNDS = 3
 
 
-class BookingSteps:
+class BookingSteps(ConfiguredHooks):
     """The steps of one booking's mapped group. Hooks are made on first use, inside the task."""
 
     def __init__(self, config: PipelineConfig, item: Mapping[str, Any]) -> None:
@@ -53,36 +48,6 @@ class BookingSteps:
         self.fp: str = item["fingerprint"]
         self.booking_id: str = item["booking_id"]
         self.run_fp: str = item["fingerprint"]  # the snapshot this run read; self.fp is the one acted on
-
-    @cached_property
-    def ledger(self) -> LedgerHook:
-        from charter_pipeline.hooks.ledger import LedgerHook
-
-        return LedgerHook(self.config.ledger_table)
-
-    @cached_property
-    def calendar_hook(self) -> JadaCalendarHook:
-        from charter_pipeline.hooks.jada_calendar import JadaCalendarHook
-
-        return JadaCalendarHook()
-
-    @cached_property
-    def scc_hook(self) -> ShipCaptainCrewHook:
-        from charter_pipeline.hooks.scc import ShipCaptainCrewHook
-
-        return ShipCaptainCrewHook()
-
-    @cached_property
-    def scc_table(self) -> SccEventsTableHook:
-        from charter_pipeline.hooks.scc_events import SccEventsTableHook
-
-        return SccEventsTableHook(self.config.scc_events_table)
-
-    @cached_property
-    def portal(self) -> GuestPortalHook:
-        from charter_pipeline.hooks.guest_portal import GuestPortalHook
-
-        return GuestPortalHook(self.config.guest_bucket, self.config.cloudfront_distribution_id)
 
     def record(self) -> LedgerRecord:
         """The booking's record, read now; it also settles the snapshot the step acts on (``self.booking``,

@@ -33,14 +33,10 @@ from charter_pipeline.reconcile.drift import (
     skip_reason,
 )
 from charter_pipeline.reconcile.repairs import Repairs
-from charter_pipeline.task_runtime import describe
+from charter_pipeline.task_runtime import ConfiguredHooks, describe
 
 if TYPE_CHECKING:
     from charter_pipeline.booking import Booking
-    from charter_pipeline.hooks.jada_calendar import JadaCalendarHook
-    from charter_pipeline.hooks.ledger import LedgerHook
-    from charter_pipeline.hooks.ops_alerts import OpsAlertsHook
-    from charter_pipeline.hooks.scc import ShipCaptainCrewHook
     from charter_pipeline.ledger import LedgerRecord
 
 log = logging.getLogger(__name__)
@@ -71,36 +67,12 @@ class BookingReport:
         return asdict(self)
 
 
-class Reconcile:
+class Reconcile(ConfiguredHooks):
     """The drift report of one run at ``now``. Hooks are made on first use, inside the task."""
 
     def __init__(self, config: PipelineConfig, now: datetime) -> None:
         self.config = config
         self.now = now
-
-    @cached_property
-    def ledger(self) -> LedgerHook:
-        from charter_pipeline.hooks.ledger import LedgerHook
-
-        return LedgerHook(self.config.ledger_table)
-
-    @cached_property
-    def calendar_hook(self) -> JadaCalendarHook:
-        from charter_pipeline.hooks.jada_calendar import JadaCalendarHook
-
-        return JadaCalendarHook()
-
-    @cached_property
-    def scc_hook(self) -> ShipCaptainCrewHook:
-        from charter_pipeline.hooks.scc import ShipCaptainCrewHook
-
-        return ShipCaptainCrewHook()
-
-    @cached_property
-    def alerts_hook(self) -> OpsAlertsHook:
-        from charter_pipeline.hooks.ops_alerts import OpsAlertsHook
-
-        return OpsAlertsHook()
 
     @cached_property
     def repairs(self) -> Repairs:

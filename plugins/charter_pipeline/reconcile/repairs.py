@@ -12,17 +12,15 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime
-from functools import cached_property
 from typing import TYPE_CHECKING
 
 from charter_pipeline.config import PipelineConfig
 from charter_pipeline.reconcile.drift import GUEST_PAGE, Difference, scrub_difference
+from charter_pipeline.task_runtime import ConfiguredHooks
 
 if TYPE_CHECKING:
     from charter_pipeline.booking import Booking
-    from charter_pipeline.hooks.guest_portal import GuestPortalHook
     from charter_pipeline.hooks.ledger import LedgerHook
-    from charter_pipeline.hooks.scc_events import SccEventsTableHook
     from charter_pipeline.ledger import LedgerRecord
 
 log = logging.getLogger(__name__)
@@ -34,25 +32,13 @@ def repair_stamp(now: datetime) -> str:
     return now.strftime("%Y%m%dT%H%M%SZ")
 
 
-class Repairs:
+class Repairs(ConfiguredHooks):
     """The repairs of one reconcile run. Hooks are made on first use, inside the task."""
 
     def __init__(self, config: PipelineConfig, now: datetime, ledger: LedgerHook) -> None:
         self.config = config
         self.stamp = repair_stamp(now)
         self.ledger = ledger
-
-    @cached_property
-    def scc_table(self) -> SccEventsTableHook:
-        from charter_pipeline.hooks.scc_events import SccEventsTableHook
-
-        return SccEventsTableHook(self.config.scc_events_table)
-
-    @cached_property
-    def portal(self) -> GuestPortalHook:
-        from charter_pipeline.hooks.guest_portal import GuestPortalHook
-
-        return GuestPortalHook(self.config.guest_bucket, self.config.cloudfront_distribution_id)
 
     def scrub_again(self, event_id: str) -> Difference | None:
         """Scrub the SCC item; the difference it repaired, or None when it was clean (one GetItem, then).
