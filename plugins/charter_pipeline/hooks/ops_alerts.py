@@ -8,10 +8,10 @@ import requests
 
 from charter_pipeline.alerts import Alert, refuse_unsafe
 from charter_pipeline.hooks.policy import HTTP_POLICY, RetryPolicy, ServiceError
-from charter_pipeline.hooks.service_http import ServiceHttpHook, _Transient, base_url_of
+from charter_pipeline.hooks.service_http import ServiceHttpHook, _Transient
 
 if TYPE_CHECKING:
-    from airflow.sdk import Connection
+    pass
 
 SENT = "sent"
 LOGGED = "logged"
@@ -45,6 +45,7 @@ class OpsAlertsHook(ServiceHttpHook):
     hook_name = "Operations desk alerts"
     service_name = "Operations desk alerts"
     secret_name = "bearer token"
+    password_required = False  # the receiver may take alerts without a token
 
     def __init__(self, conn_id: str | None = None, *, policy: RetryPolicy = HTTP_POLICY) -> None:
         super().__init__(conn_id, policy=policy)
@@ -73,21 +74,6 @@ class OpsAlertsHook(ServiceHttpHook):
             else:
                 self._configured = True
         return self._configured
-
-    def get_conn(self) -> requests.Session:
-        """A requests Session for the receiver; unlike JADA and SCC, the password may be empty."""
-        if self._session is None:
-            conn: Connection = self.get_connection(self.conn_id)
-            secret = conn.password or ""
-            self._base_url = base_url_of(conn)
-            self._secrets = (secret, conn.login or "")
-            session = requests.Session()
-            session.headers.update({"Accept": "application/json", **self.auth_headers(secret)})
-            extra = conn.extra_dejson if conn.extra else {}
-            if "verify" in extra:
-                session.verify = extra["verify"]
-            self._session = session
-        return self._session
 
     def send(self, alert: Alert) -> str:
         """Deliver one alert: ``"sent"`` once the receiver answered 2xx, ``"logged"`` when there is no connection.
