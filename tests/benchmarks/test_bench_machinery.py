@@ -232,4 +232,7 @@ def test_parse_time_benchmark_parses_both_folders() -> None:
     assert not section.error
     assert [r.name for r in section.rows] == ["DAG parse: dags/ vs one-task DAG"]
     assert section.rows[0].baseline_name == "one-task DAG"
-    assert "DAGs found: benchmark_trivial, charter_booking_pipeline." in "\n".join(section.details)
+    assert (
+        "DAGs found: benchmark_trivial, charter_aftercare, charter_booking_pipeline, charter_reconcile."
+        in "\n".join(section.details)
+    )
