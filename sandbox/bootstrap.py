@@ -30,7 +30,7 @@ if TYPE_CHECKING:
 
 REPO = Path(__file__).resolve().parents[1]
 
-Outcome = Literal["exists", "created", "would create", "skipped", "missing", "refused"]
+Outcome = Literal["exists", "created", "would create", "indexed", "would index", "skipped", "missing", "refused"]
 
 # A CloudFront managed policy (CachingOptimized); the guest pages say themselves how long to cache.
 # The bucket notification this pipeline adds; found again by its queue, not by this id.
@@ -109,7 +109,10 @@ def bootstrap(
     for bucket in _buckets(config):
         report.steps.append(_ensure_bucket(s3, bucket, region, dry_run))
     dynamodb = client("dynamodb")
-    report.steps.append(_ensure_table(dynamodb, config.ledger_table, "booking_id", "ledger table", dry_run))
+    ledger_step = _ensure_table(dynamodb, config.ledger_table, "booking_id", "ledger table", dry_run)
+    report.steps.append(ledger_step)
+    if ledger_step.outcome == "exists":
+        report.steps.append(_index_existing_charters(config, aws_conn_id, dry_run))
     report.steps.append(_ensure_table(dynamodb, config.scc_events_table, "event_id", "SCC events table", dry_run))
     report.steps.append(_ensure_distribution(lambda: client("cloudfront"), config, region, report, create_distribution))
     if exports_queue.strip():
@@ -309,6 +312,18 @@ def _ensure_bucket(s3: Any, bucket: str, region: str, dry_run: bool) -> Bootstra
             return BootstrapStep("S3 bucket", bucket, "exists")
         raise
     return BootstrapStep("S3 bucket", bucket, "created", f"region {region}")
+
+
+def _index_existing_charters(config: PipelineConfig, aws_conn_id: str, dry_run: bool) -> BootstrapStep:
+    """The Charter bookings page finds upcoming charters through a month index the poll keeps from now on; a
+    ledger written before that needs its bookings indexed once (idempotent, so every bootstrap may do it)."""
+    from charter_pipeline.hooks.ledger import LedgerHook
+
+    resource, name = "charter month index", f"{config.ledger_table} (#charters items)"
+    if dry_run:
+        return BootstrapStep(resource, name, "would index", "every booking by the month its charter starts in")
+    bookings, calls = LedgerHook(config.ledger_table, aws_conn_id=aws_conn_id).index_existing_charters()
+    return BootstrapStep(resource, name, "indexed", f"{bookings} booking(s), {calls} call(s); for the staff page")
 
 
 def _ensure_table(dynamodb: Any, table: str, key: str, resource: str, dry_run: bool) -> BootstrapStep:

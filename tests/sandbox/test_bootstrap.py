@@ -115,7 +115,7 @@ def test_second_run_creates_nothing(aws: str) -> None:
     second = bootstrap(load_config(None), create_distribution=True)
 
     assert second.created == []
-    assert {s.outcome for s in second.steps} == {"exists"}
+    assert {s.outcome for s in second.steps} == {"exists", "indexed"}  # the index step is safe to repeat
     assert second.distribution_id == first.distribution_id
     assert _state(aws) == before
 
@@ -362,3 +362,34 @@ def test_cli_takes_the_queue_from_the_environment(
     [queue_url] = _sqs(aws).list_queues()["QueueUrls"]
     # moto answers with its own host: the printed URL is the one to deploy with.
     assert f"CHARTER_EXPORTS_QUEUE_URL={queue_url}\n" in out
+
+
+def test_an_existing_ledger_gets_its_charters_indexed_for_the_staff_page(aws: str) -> None:
+    from datetime import UTC, datetime
+    from zoneinfo import ZoneInfo
+
+    from charter_pipeline.booking import parse_booking
+    from charter_pipeline.hooks.ledger import LedgerHook
+    from charter_pipeline.ledger import LedgerRecord
+
+    bootstrap(load_config(None))
+    ledger = LedgerHook("charter-booking-ledger")
+    booking = parse_booking(
+        {"Booking ID": "BS-OLD", "Status": "approved", "Boat": "Sea Breeze", "Renter Name": "Jane Doe",
+         "Trip Date": "2027-03-04", "Start Time": "10:00", "Duration Hours": "3", "Passengers": "4",
+         "Gross": "840.75"},
+        ZoneInfo("America/Los_Angeles"),
+    )  # fmt: skip
+    snapshot = booking.to_dict()
+    # Written as a ledger from before the index: the record alone, no month item.
+    ledger.save_snapshots([LedgerRecord(booking_id="BS-OLD", snapshot=snapshot, fingerprint="f")], {})
+    march = (datetime(2027, 3, 1, tzinfo=UTC), datetime(2027, 4, 1, tzinfo=UTC))
+    assert ledger.charters_starting(*march)[0] == []
+
+    assert "would index" in {s.outcome for s in bootstrap(load_config(None), dry_run=True).steps}
+    assert ledger.charters_starting(*march)[0] == []
+    report = bootstrap(load_config(None))
+
+    step = next(s for s in report.steps if s.resource == "charter month index")
+    assert (step.outcome, step.note.split(",")[0]) == ("indexed", "1 booking(s)")
+    assert [r.booking_id for r in ledger.charters_starting(*march)[0]] == ["BS-OLD"]

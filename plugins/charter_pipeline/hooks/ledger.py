@@ -449,6 +449,32 @@ class LedgerHook(AwsBaseHook):
                 )
         return calls
 
+    def index_existing_charters(self) -> tuple[int, int]:
+        """Index every booking the ledger holds under the month its charter starts in: the one-off backfill for a
+        ledger written before the index existed (the poll indexes each snapshot it records from then on). One
+        Scan of the whole table, then ``index_charters``; safe to run again. Returns (bookings, outside calls)."""
+        calls_before = self.calls
+        request: dict[str, Any] = {
+            "TableName": self.table_name,
+            "ProjectionExpression": "booking_id, #snapshot",
+            "ExpressionAttributeNames": {"#snapshot": "snapshot"},  # a DynamoDB reserved word
+            "ConsistentRead": True,
+        }
+        records: list[LedgerRecord] = []
+        while True:
+            self.calls += 1
+            answer = self.client.scan(**request)
+            for item in answer.get("Items", []):
+                booking_id = item.get("booking_id", _ABSENT).get("S", "#")
+                if not booking_id.startswith("#") and "snapshot" in item:
+                    snapshot = json.loads(item["snapshot"]["S"])
+                    records.append(LedgerRecord(booking_id=booking_id, snapshot=snapshot))
+            if not answer.get("LastEvaluatedKey"):
+                break
+            request["ExclusiveStartKey"] = answer["LastEvaluatedKey"]
+        self.index_charters(records)
+        return len(records), self.calls - calls_before
+
     def charters_starting(self, start: datetime, end: datetime) -> tuple[list[LedgerRecord], dict[str, str]]:
         """Records of the bookings whose charter starts in [start, end), as the month index names them, and
         each one's crew answers as stored (JSON text; absent when not known).
