@@ -87,8 +87,10 @@ def test_publish_four_artifacts_exactly_once_and_reruns_repeat_nothing(
 
     # The booked captain replaces the roster's, with the roster's e-mail.
     [event2] = pipeline.scc_events("E2E-1002")
-    captains = [c for c in event2["crew"] if c["role"] == "captain"]
+    # What the pipeline sent; SCC adds each crew member's answer (`response`) of its own.
+    captains = [{k: c[k] for k in ("name", "email", "role")} for c in event2["crew"] if c["role"] == "captain"]
     assert captains == [{"name": "Eli Sandoval", "email": "eli.sandoval@example.com", "role": "captain"}]
+    assert all(c["response"] == "pending" for c in event2["crew"])
     assert event2["guest"]["name"] == "Zoë O."
 
     # Recorded only, and quarantined
