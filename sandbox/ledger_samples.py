@@ -102,7 +102,8 @@ def record_samples(
 ) -> list[LedgerRecord]:
     """Write ``samples`` into the ledger with the hook calls the pipeline makes; returns the new records."""
     records = sample_records(samples, now)
-    ledger.save_snapshots(records, {})
+    # As the poll does: bookings already recorded are updated on condition of what was read, new ones created.
+    ledger.save_snapshots(records, ledger.get_many(r.booking_id for r in records))
     ledger.index_charters(records)
     for sample, record in zip(samples, records, strict=True):
         _record_progress(ledger, sample, record, crew=crew)
