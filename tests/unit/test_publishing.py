@@ -546,3 +546,40 @@ def test_a_poll_indexes_every_booking_it_records_for_the_staff_page() -> None:
     exports.drop("b.csv", export([charter("B-1", days=2)]), minute=5)
     poll(ledger, exports).scheduled()
     assert ledger.index == {}
+
+
+class RefusingPortal:
+    """A guest portal that fails the test if anything is uploaded or invalidated."""
+
+    def uploaded_page_hash(self, session_id: str) -> str:
+        raise AssertionError("a retired page was looked up for publishing")
+
+    def upload_page(self, *args: Any) -> str:
+        raise AssertionError("a retired page was uploaded again")
+
+    def invalidate_page(self, *args: Any, **kwargs: Any) -> str:
+        raise AssertionError("a retired page was invalidated again")
+
+
+def test_a_cleared_page_task_of_a_retired_booking_publishes_nothing_and_stays_in_sync() -> None:
+    from charter_pipeline.booking import fingerprint, parse_booking
+    from charter_pipeline.ledger import Action
+    from charter_pipeline.publishing.booking_steps import BookingSteps
+    from charter_pipeline.publishing.poll import work_item
+
+    config = load_config({"cloudfront_distribution_id": "E123"})
+    booking = parse_booking(dict(zip(HEADER, charter("B-1"), strict=True)), config.tz)
+    fp = fingerprint(booking)
+    retired = LedgerRecord("B-1", snapshot=booking.to_dict(), fingerprint=fp, session_id="ABCDEFGHJKMNP",
+                           page_hash="old-page", retired_hash="notice")  # fmt: skip
+    ledger = MovingLedger(retired, retired)
+    steps = BookingSteps(config, work_item(booking, fp, Action.UPDATE, None))
+    steps.ledger, steps.portal = ledger, RefusingPortal()  # type: ignore[assignment]
+
+    page = steps.guest_page()
+    invalidation = steps.invalidation({"session_id": "ABCDEFGHJKMNP", "page_hash": "a-page-from-the-old-run"})
+
+    assert "retired" in page["result"]
+    assert "retired" in invalidation["result"]
+    assert invalidation["invalidation_id"] == ""
+    assert ledger.recorded == [("page", fp), ("invalidation", fp)]  # recorded, so the summary sees it in sync

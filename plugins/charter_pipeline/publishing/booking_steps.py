@@ -266,6 +266,14 @@ class BookingSteps(ConfiguredHooks):
     def _guest_page(self, record: LedgerRecord) -> dict[str, Any]:
         from charter_pipeline.guest_page import page_hash, render_cancelled_page, render_guest_page
 
+        if record.retired:
+            # CONTRACT.md section 11: once aftercare retired the page, nothing publishes it again; a task cleared
+            # in a run from before the retirement (or running beside it) stops here, and so does its invalidation.
+            result = "guest page retired after the charter; not published again"
+            self.ledger.record_step(self.booking_id, "page", self.fp, result)
+            log.info("%s: %s", self.booking.label, result)
+            return {"session_id": record.session_id, "page_hash": record.page_hash, "guest_url": "",
+                    "found_in_bucket": True, "result": result}  # fmt: skip
         session_id, _ = self.session_id(record)
         render = render_guest_page if self.booking.is_charter else render_cancelled_page
         html = render(self.booking, self.config, session_id)
@@ -297,6 +305,11 @@ class BookingSteps(ConfiguredHooks):
             return self.newest(lambda record: self._invalidation(record, page))
 
     def _invalidation(self, record: LedgerRecord, page: Mapping[str, Any]) -> dict[str, Any]:
+        if record.retired:
+            result = "guest page retired after the charter; aftercare made its one invalidation"
+            self.ledger.record_step(self.booking_id, "invalidation", self.fp, result)
+            log.info("%s: %s", self.booking.label, result)
+            return {"invalidation_id": "", "result": result}
         session_id, digest = str(page["session_id"]), str(page["page_hash"])
         found = bool(page.get("found_in_bucket"))
         if record.page_hash and record.page_hash != digest:
