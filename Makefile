@@ -16,6 +16,9 @@ CODE_DIRS := $(wildcard bin dags plugins sandbox tests benchmarks)
 TYPED := plugins/charter_pipeline $(wildcard plugins/*.py) $(wildcard dags/*.py)
 # Extra arguments for pytest, e.g. `make test PYTEST_ARGS="-k dags -x"`; for `make lock`, e.g. LOCK_ARGS=--upgrade.
 PYTEST_ARGS ?=
+# `make test` runs pytest on this many pytest-xdist workers (tests/conftest.py says how it groups the suite);
+# PYTEST_WORKERS=0 runs it in one process, as `pytest` alone does.
+PYTEST_WORKERS ?= 2
 LOCK_ARGS ?=
 ARGS ?=
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
@@ -77,7 +80,8 @@ test: install system-deps ## lint, typecheck, then the whole pytest suite (unit,
 	@failed=""; \
 	$(MAKE) lint || failed="$$failed lint"; \
 	$(MAKE) typecheck || failed="$$failed typecheck"; \
-	$(PY) -m pytest tests $(PYTEST_ARGS) || failed="$$failed pytest"; \
+	$(PY) -m pytest tests -n $(PYTEST_WORKERS) $(PYTEST_ARGS) \
+	  || failed="$$failed pytest"; \
 	if [ -n "$$failed" ]; then echo "make test: FAILED:$$failed" >&2; exit 1; fi; \
 	echo "make test: lint, typecheck and pytest passed"
 
