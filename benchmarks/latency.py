@@ -28,7 +28,7 @@ import math
 import statistics
 import time
 from collections import Counter
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -171,6 +171,8 @@ class Publication:
     run_id: str
     run_type: str
     marks: dict[str, datetime] = field(default_factory=dict)
+    # Other tasks of the run that ran at some moment while the booking's guest_page ran (they share the cores).
+    beside_page: int = 0
 
     @property
     def latency(self) -> float:
@@ -257,6 +259,7 @@ class Bench:
                 publication = Publication(drop, run["dag_run_id"], run["run_type"])
                 publication.marks = timeline(drop, run, instances, index, events)
                 publication.marks["created"] = _when(created["Invalidation"]["CreateTime"])
+                publication.beside_page = ran_beside(instances.values(), instances[(PAGE_TASK, index)])
                 found[booking] = publication
         missing = [drop.booking for drop in self.drops if drop.booking not in found]
         if missing:
@@ -289,6 +292,22 @@ def timeline(
             if instance.get(key):
                 marks[f"{prefix}_{suffix}"] = _when(instance[key])
     return marks
+
+
+def ran_beside(instances: Iterable[Mapping[str, Any]], task: Mapping[str, Any]) -> int:
+    """How many of ``instances`` (other than ``task``) were running at some moment while ``task`` ran."""
+    if not task.get("start_date") or not task.get("end_date"):
+        return 0
+    start, end = _when(task["start_date"]), _when(task["end_date"])
+    return sum(
+        1
+        for other in instances
+        if other is not task
+        and other.get("start_date")
+        and other.get("end_date")
+        and _when(other["start_date"]) < end
+        and _when(other["end_date"]) > start
+    )
 
 
 def watcher_mode(drops: int) -> list[Publication]:
@@ -425,6 +444,11 @@ def where_the_seconds_go(watched: Sequence[Publication]) -> list[str]:
         *(f"| {f.phase.what} | {f.phase.part} | {f.median:.2f} | {f.high:.2f} |" for f in figures),
         "",
         "Medians per part: " + ", ".join(f"{part} {seconds:.1f} s" for part, seconds in parts.items()) + ".",
+        joined(
+            "While a booking's guest_page ran, other tasks of its run ran beside it on the 2 cores (its group's ",
+            "financials, SCC event, calendar entry, scrub): median ",
+            f"{statistics.median(p.beside_page for p in watched):.0f}, max {max(p.beside_page for p in watched)}.",
+        ),
         "",
         "What would shorten each:",
         joined(
@@ -438,14 +462,14 @@ def where_the_seconds_go(watched: Sequence[Publication]) -> list[str]:
             "`[scheduler] scheduler_idle_sleep_time` and a less loaded machine shorten each wait.",
         ),
         joined(
-            f"- task start-up ({parts[START_UP]:.1f} s): LocalExecutor starting a supervisor and a task process per ",
-            "task, three times on the path (collect_bookings, guest_page, cloudfront_invalidation); fewer tasks on ",
-            "the ",
-            "path (say, the invalidation inside the guest page task) would save one start-up.",
+            f"- task start-up ({parts[START_UP]:.1f} s): LocalExecutor handing each task to a supervisor that starts ",
+            "its task process, three times on the path (collect_bookings, guest_page, cloudfront_invalidation); ",
+            "fewer tasks on the path (say, the invalidation inside the guest page task) would save one start-up.",
         ),
         joined(
             f"- tasks and outside calls ({parts[TASKS]:.1f} s): each task process parses the DAG file, then does its ",
             "step (the poll's S3 and DynamoDB reads, the page's render, ledger and upload, the invalidation's ledger ",
-            "read and CloudFront call); parsing once per task is the part a lighter DAG file would cut.",
+            "read and CloudFront call), while the group's other branches run beside it on the same cores; fewer ",
+            "tasks per booking (one process instead of six) and a lighter DAG file would shorten it most.",
         ),
     ]

@@ -24,6 +24,7 @@ from benchmarks.latency import (
     by_part,
     percentile,
     phase_seconds,
+    ran_beside,
     rows_and_details,
     timeline,
 )
@@ -162,3 +163,17 @@ def test_the_watcher_p50_is_held_to_ten_seconds_against_the_cron_alone() -> None
     slow = [publication(s) for s in (10.5, 12.0)]
     [miss, _] = rows_and_details(slow, [], spacing=12)[0]
     assert (miss.verdict, miss.baseline, miss.ratio) == ("MISS", 0.0, None)
+
+
+def test_tasks_beside_are_those_running_at_some_moment_of_the_task() -> None:
+    page: dict[str, Any] = {"start_date": stamp(5), "end_date": stamp(7)}
+    instances: list[dict[str, Any]] = [
+        page,
+        {"start_date": stamp(4), "end_date": stamp(5.5)},  # ends while the page runs
+        {"start_date": stamp(6), "end_date": stamp(9)},  # starts while it runs
+        {"start_date": stamp(1), "end_date": stamp(5)},  # ended as it started
+        {"start_date": stamp(7), "end_date": stamp(8)},  # started as it ended
+        {"start_date": None, "end_date": None},  # never ran
+    ]
+    assert ran_beside(instances, page) == 2
+    assert ran_beside(instances, {"start_date": None}) == 0
