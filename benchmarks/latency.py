@@ -72,14 +72,22 @@ PHASES = (
     Phase("run_queued", "run_started", "run queued -> run started", SCHEDULER),
     Phase("run_started", "collect_queued", "run started -> collect_bookings queued", SCHEDULER),
     Phase("collect_queued", "collect_started", "collect_bookings queued -> started", START_UP),
-    Phase("collect_started", "collect_ended", "collect_bookings running (DAG file, poll: S3, DynamoDB)", TASKS),
+    Phase("collect_started", "collect_parsed", "collect_bookings started -> DAG file parsed", START_UP),
+    Phase("collect_parsed", "collect_ended", "collect_bookings: the poll (S3, DynamoDB)", TASKS),
     Phase("collect_ended", "page_queued", "collect_bookings ended -> guest_page queued (group expanded)", SCHEDULER),
     Phase("page_queued", "page_started", "guest_page queued -> started", START_UP),
-    Phase("page_started", "page_ended", "guest_page running (DAG file, render, ledger, S3 upload)", TASKS),
+    Phase("page_started", "page_parsed", "guest_page started -> DAG file parsed", START_UP),
+    Phase("page_parsed", "page_ended", "guest_page: render, ledger, S3 upload", TASKS),
     Phase("page_ended", "invalidation_queued", "guest_page ended -> cloudfront_invalidation queued", SCHEDULER),
     Phase("invalidation_queued", "invalidation_started", "cloudfront_invalidation queued -> started", START_UP),
-    Phase("invalidation_started", "created", "cloudfront_invalidation started -> invalidation created", TASKS),
+    Phase(
+        "invalidation_started", "invalidation_parsed", "cloudfront_invalidation started -> DAG file parsed", START_UP
+    ),
+    Phase("invalidation_parsed", "created", "cloudfront_invalidation: ledger, CloudFront call", TASKS),
 )
+# What the task runner logs once the task process has parsed the DAG file (Airflow 3.3), with dag_file_parse_ms.
+PARSED_EVENT = "Worker startup parse complete"
+PATH_TASKS = (("collect", COLLECT, False), ("page", PAGE_TASK, True), ("invalidation", INVALIDATION_TASK, True))
 
 
 # --- the numbers (pure) ---------------------------------------------------------------------------------------
@@ -153,6 +161,20 @@ def by_part(timelines: Sequence[Mapping[str, datetime]]) -> dict[str, float]:
     return {part: statistics.median(values) for part, values in sums.items()}
 
 
+def parsed_at(task_log: str) -> tuple[datetime, int] | None:
+    """When the task process had parsed the DAG file, and how many ms the parse itself took (Airflow's own
+    ``dag_file_parse_ms``), from a task log as /api/v2 gives it (one JSON object a line); None if not logged."""
+    for line in task_log.splitlines():
+        if PARSED_EVENT not in line:
+            continue
+        try:
+            entry = json.loads(line)
+            return _when(entry["timestamp"]), int(entry.get("dag_file_parse_ms", 0))
+        except (ValueError, KeyError, TypeError):
+            return None
+    return None
+
+
 # --- measuring ------------------------------------------------------------------------------------------------
 
 
@@ -173,6 +195,8 @@ class Publication:
     marks: dict[str, datetime] = field(default_factory=dict)
     # Other tasks of the run that ran at some moment while the booking's guest_page ran (they share the cores).
     beside_page: int = 0
+    # Airflow's dag_file_parse_ms of each task on the path whose log said it.
+    parse_ms: list[int] = field(default_factory=list)
 
     @property
     def latency(self) -> float:
@@ -260,11 +284,27 @@ class Bench:
                 publication.marks = timeline(drop, run, instances, index, events)
                 publication.marks["created"] = _when(created["Invalidation"]["CreateTime"])
                 publication.beside_page = ran_beside(instances.values(), instances[(PAGE_TASK, index)])
+                self.add_parse_marks(publication, instances, index)
                 found[booking] = publication
         missing = [drop.booking for drop in self.drops if drop.booking not in found]
         if missing:
             raise RuntimeError(f"no run invalidated the page of {', '.join(missing)}")
         return [found[drop.booking] for drop in self.drops]
+
+    def add_parse_marks(
+        self, publication: Publication, instances: Mapping[tuple[str, int], Mapping[str, Any]], index: int
+    ) -> None:
+        """``<task>_parsed`` for each task on the path, from its task log (its last try)."""
+        for prefix, task_id, mapped in PATH_TASKS:
+            instance = instances[(task_id, index if mapped else -1)]
+            task_log = self.top.api.task_log(
+                DAG_ID, publication.run_id, task_id, try_number=int(instance.get("try_number") or 1),
+                map_index=index if mapped else -1,
+            )  # fmt: skip
+            found = parsed_at(task_log)
+            if found is not None:
+                publication.marks[f"{prefix}_parsed"] = found[0]
+                publication.parse_ms.append(found[1])
 
 
 def timeline(
@@ -461,6 +501,12 @@ def where_the_seconds_go(watched: Sequence[Publication]) -> list[str]:
             "financials, SCC event, calendar entry, scrub): median ",
             f"{statistics.median(p.beside_page for p in watched):.0f}, max {max(p.beside_page for p in watched)}.",
         ),
+        joined(
+            "Of each task's start-up, parsing the DAG file itself (Airflow's `dag_file_parse_ms` in the task log): ",
+            f"median {statistics.median(ms for p in watched for ms in p.parse_ms) / 1000:.2f} s."
+            if any(p.parse_ms for p in watched)
+            else "not logged.",
+        ),
         "",
         "What would shorten each:",
         joined(
@@ -475,13 +521,14 @@ def where_the_seconds_go(watched: Sequence[Publication]) -> list[str]:
         ),
         joined(
             f"- task start-up ({parts[START_UP]:.1f} s): LocalExecutor handing each task to a supervisor that starts ",
-            "its task process, three times on the path (collect_bookings, guest_page, cloudfront_invalidation); ",
-            "fewer tasks on the path (say, the invalidation inside the guest page task) would save one start-up.",
+            "its task process, which then parses the DAG file, three times on the path (collect_bookings, guest_page, ",
+            "cloudfront_invalidation); fewer tasks on the path (say, the invalidation inside the guest page task) ",
+            "would save one start-up, and a DAG file that imports less would shorten each.",
         ),
         joined(
-            f"- tasks and outside calls ({parts[TASKS]:.1f} s): each task process parses the DAG file, then does its ",
-            "step (the poll's S3 and DynamoDB reads, the page's render, ledger and upload, the invalidation's ledger ",
-            "read and CloudFront call), while the group's other branches run beside it on the same cores; fewer ",
-            "tasks per booking (one process instead of six) and a lighter DAG file would shorten it most.",
+            f"- tasks and outside calls ({parts[TASKS]:.1f} s): the steps themselves (the poll's S3 and DynamoDB ",
+            "reads, the page's render, ledger and upload, the invalidation's ledger read and CloudFront call), while ",
+            "the group's other branches run beside them on the same cores; fewer tasks per booking (one process ",
+            "instead of six) would leave the path the cores to itself.",
         ),
     ]

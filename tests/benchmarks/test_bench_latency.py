@@ -22,6 +22,7 @@ from benchmarks.latency import (
     Spread,
     breakdown,
     by_part,
+    parsed_at,
     percentile,
     phase_seconds,
     ran_beside,
@@ -30,7 +31,7 @@ from benchmarks.latency import (
 )
 
 PUT = datetime(2026, 11, 30, 6, 0, 0, tzinfo=UTC)
-# Seconds after the put of each mark, in the timeline's order: 0.5 + 1 + 0.25 + ... = 9.0 s in all.
+# Seconds after the put of each mark, in the timeline's order; 9.0 s in all.
 OFFSETS = {
     "put": 0.0,
     "event": 1.5,  # watcher 1.5
@@ -38,13 +39,16 @@ OFFSETS = {
     "run_started": 2.5,  # scheduler 0.5
     "collect_queued": 3.0,  # scheduler 0.5
     "collect_started": 3.5,  # start-up 0.5
-    "collect_ended": 5.0,  # tasks 1.5
+    "collect_parsed": 4.0,  # start-up 0.5
+    "collect_ended": 5.0,  # tasks 1.0
     "page_queued": 5.25,  # scheduler 0.25
     "page_started": 5.75,  # start-up 0.5
-    "page_ended": 7.0,  # tasks 1.25
+    "page_parsed": 6.25,  # start-up 0.5
+    "page_ended": 7.0,  # tasks 0.75
     "invalidation_queued": 7.25,  # scheduler 0.25
     "invalidation_started": 7.75,  # start-up 0.5
-    "created": 9.0,  # tasks 1.25
+    "invalidation_parsed": 8.25,  # start-up 0.5
+    "created": 9.0,  # tasks 0.75
 }
 
 
@@ -96,7 +100,7 @@ def test_the_breakdown_takes_each_phases_median_and_max_and_sums_the_parts() -> 
     assert figures[0].phase.part == WATCHER
     assert (figures[0].median, figures[0].high) == pytest.approx((3.0, 6.0))
     parts = by_part([marks(1.0), marks(2.0), marks(4.0)])
-    assert parts == pytest.approx({WATCHER: 3.0, SCHEDULER: 4.0, START_UP: 3.0, TASKS: 8.0})
+    assert parts == pytest.approx({WATCHER: 3.0, SCHEDULER: 4.0, START_UP: 6.0, TASKS: 5.0})
     assert sum(parts.values()) == pytest.approx(18.0)  # the median drop's latency
     with pytest.raises(ValueError, match="no timelines"):
         breakdown([])
@@ -134,7 +138,8 @@ def test_a_timeline_is_read_from_the_run_its_task_instances_and_the_asset_event_
     found = timeline(drop, run, instances, 0, events)
     found["created"] = PUT + timedelta(seconds=9)
     assert found.pop("invalidation_ended") == PUT + timedelta(seconds=9.5)
-    assert found == marks()
+    # The "parsed" marks come from the task logs (parsed_at), not from the task instances.
+    assert found == {name: at for name, at in marks().items() if not name.endswith("_parsed")}
 
     scheduled = {**run, "run_type": "scheduled"}
     from_the_cron = timeline(drop, scheduled, instances, 0, events[:2])
@@ -178,3 +183,17 @@ def test_tasks_beside_are_those_running_at_some_moment_of_the_task() -> None:
     ]
     assert ran_beside(instances, page) == 2
     assert ran_beside(instances, {"start_date": None}) == 0
+
+
+def test_the_dag_file_parse_is_read_from_the_task_log() -> None:
+    task_log = "\n".join(
+        [
+            '{"timestamp": "2026-11-30T06:00:03.600000Z", "event": "DAG bundles loaded: dags-folder"}',
+            "not json at all",
+            '{"timestamp": "2026-11-30T06:00:04Z", "event": "Worker startup parse complete", "dag_file_parse_ms": 412}',
+            '{"timestamp": "2026-11-30T06:00:04.5Z", "event": "Uploaded guest page s3://guest/g/abc/index.html"}',
+        ]
+    )
+    assert parsed_at(task_log) == (PUT + timedelta(seconds=4), 412)
+    assert parsed_at("\n".join(task_log.splitlines()[:2])) is None
+    assert parsed_at("Worker startup parse complete, but not as JSON") is None
