@@ -39,7 +39,7 @@ class Benchmark:
 
 def benchmarks() -> dict[str, Benchmark]:
     # Imported here: deployment.py's callers must set AIRFLOW_HOME before anything imports Airflow.
-    from benchmarks import end_to_end, idle_poll, intake, parse_time, staff_page, throughput
+    from benchmarks import end_to_end, idle_poll, intake, latency, parse_time, staff_page, throughput
 
     # A full run uses each module's own defaults (the sizes the issue names); quick ones are tiny.
     return {
@@ -51,10 +51,12 @@ def benchmarks() -> dict[str, Benchmark]:
         "staff_page": Benchmark("5. The Charter bookings page", staff_page.run,
                                 {"upcoming": 120, "history": 50, "repeats": 1}),
         "throughput": Benchmark("6. Throughput on the deployed topology", throughput.run, {"bookings": 3}),
+        # Quick: the watcher only, two drops (the cron alone needs minutes whatever its size).
+        "latency": Benchmark("7. Latency from export to invalidation", latency.run, {"drops": 2, "cron_drops": 0}),
     }  # fmt: skip
 
 
-NAMES = ("parse_time", "idle_poll", "intake", "end_to_end", "staff_page", "throughput")
+NAMES = ("parse_time", "idle_poll", "intake", "end_to_end", "staff_page", "throughput", "latency")
 
 
 def secret_values() -> list[str]:

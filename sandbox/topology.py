@@ -22,6 +22,9 @@ API (for tests, benchmarks and ``make run-celery``)::
         top.component_log("scheduler")   # what a component wrote to stdout/stderr
         top.listeners()              # (address, port) of every TCP listener the started processes hold
 
+    with Topology("local", exports_queue=True) as top:   # CHARTER_EXPORTS_QUEUE_URL: a queue of this start's own
+        top.watch_exports()          # bootstrap the queue + bucket notification, unpause, wait for the watcher
+
 What it starts, in order: the sandbox stand-ins (moto with the counting AWS proxy, JADA, SCC: sandbox.stack) and
 bootstrap's buckets, tables and CloudFront distribution, as ``make run`` has them, each name made unique per
 start (moto keeps its data per process); then for ``executor="celery"`` a private PostgreSQL 15 cluster (run as
@@ -69,7 +72,7 @@ from urllib.parse import quote
 
 import requests
 
-from sandbox.bootstrap import REPO, bootstrap, put_plugins_on_path
+from sandbox.bootstrap import REPO, BootstrapReport, bootstrap, put_plugins_on_path
 from sandbox.samples import sample_variable, write_samples
 from sandbox.stack import SandboxStack
 
@@ -335,10 +338,12 @@ class Topology:
         workers: int = WORKER_COUNT,
         admin: tuple[str, str] | None = None,
         api_port: int = 0,
+        exports_queue: bool = False,
     ) -> None:
         """``settings`` override compose's settings for this start only (e.g. shorter timeouts in a test);
         ``admin`` pins the login (default: admin and a random password); ``home`` is kept, a temp home is not;
-        ``api_port`` 0 picks a free one."""
+        ``api_port`` 0 picks a free one; ``exports_queue`` sets ``CHARTER_EXPORTS_QUEUE_URL`` to a queue of this
+        start's own (created by ``watch_exports``)."""
         if executor not in ("celery", "local"):
             raise ValueError(f"executor must be 'celery' or 'local', not {executor!r}")
         self.executor: Executor = executor
@@ -351,6 +356,13 @@ class Topology:
         self.api_port = api_port
         self.name = f"t{uuid.uuid4().hex[:8]}"
         self.stack = SandboxStack(self.home / "stand-ins", scc_events_table=f"scc-events-{self.name}")
+        # A queue of this start's own (moto keeps one account per process); the URL is read when the DAG is parsed.
+        self.exports_queue_url = ""
+        if exports_queue:
+            self.exports_queue_url = (
+                f"https://sqs.{self.stack.region}.amazonaws.com/123456789012/charter-exports-{self.name}"
+            )
+            self.overrides["CHARTER_EXPORTS_QUEUE_URL"] = self.exports_queue_url
         self.processes: dict[str, subprocess.Popen[bytes]] = {}
         self.env: dict[str, str] = {}
         self.variable: dict[str, Any] = {}
@@ -416,6 +428,38 @@ class Topology:
             s3.put_object(Bucket=bucket, Key=prefix + name, Body=data)
             written.append(f"s3://{bucket}/{prefix}{name}")
         return written
+
+    def watch_exports(self, *, timeout: float = 120) -> BootstrapReport:
+        """Event-driven intake, started (``exports_queue=True``): bootstrap creates the queue and the exports
+        bucket's notification in moto, as ``make bootstrap`` does for a deployment, so an export put on S3 reaches
+        the watcher through S3's own notification; then the pipeline is unpaused and this waits until the triggerer
+        runs the watcher and has taken S3's test event. Returns bootstrap's report."""
+        if not self.exports_queue_url:
+            raise RuntimeError("watch_exports needs a topology started with exports_queue=True")
+        with _environment(self.stack.connections_env()):
+            report = bootstrap(self.config, exports_queue=self.exports_queue_url)
+        if not report.ok:
+            raise RuntimeError("bootstrap: " + "; ".join(report.lines()))
+        self.api.unpause(DAG_ID)
+        # The watcher is linked when the unpaused DAG is parsed next: ask for that now, not in up to 30 s.
+        file_token = self.api.call("GET", f"dags/{DAG_ID}/details")["file_token"]
+        self.api.request("PUT", f"parseDagFile/{file_token}").raise_for_status()
+        # The watcher starts once the unpaused DAG's asset is linked to its trigger.
+        self._wait(
+            "the triggerer to run the exports queue watcher",
+            lambda: "SqsSensorTrigger" in self.component_log("triggerer"),
+            timeout,
+        )
+        # S3 announces a new notification with a test event: let the watcher take it before anything is dropped.
+        sqs = self.stack.boto3_client("sqs")
+        names = ["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"]
+
+        def drained() -> bool:
+            found = sqs.get_queue_attributes(QueueUrl=self.exports_queue_url, AttributeNames=names)["Attributes"]
+            return sum(int(found[name]) for name in names) == 0
+
+        self._wait("the exports queue to be drained", drained, timeout / 2)
+        return report
 
     def kill_worker(self, number: int) -> None:
         """SIGKILL Celery worker ``number`` (1-based) and everything in its session, as if its machine died."""

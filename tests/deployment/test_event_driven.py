@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import re
 import signal
 import time
@@ -28,7 +27,6 @@ import pytest
 from benchmarks.bookings import csv_bytes, upcoming_charters
 from charter_pipeline.crew import external_ref
 from charter_pipeline.exports_queue import EXPORTS_ASSET, RECEIVE_WAIT_SECONDS
-from sandbox.bootstrap import bootstrap
 from sandbox.samples import today_in_san_diego
 from sandbox.topology import DAG_ID, Topology, signal_session
 
@@ -134,39 +132,13 @@ def _now() -> datetime:
 
 @pytest.fixture(scope="module")
 def events() -> Iterator[EventStack]:
-    topology = Topology("local", poll_schedule=CRON)
-    # A queue of this start's own (moto keeps one account per process); the URL is read when the DAG is parsed.
-    queue_url = f"https://sqs.us-east-1.amazonaws.com/123456789012/charter-exports-{topology.name}"
-    topology.overrides["CHARTER_EXPORTS_QUEUE_URL"] = queue_url
-    with topology:
-        saved = {name: os.environ.get(name) for name in topology.stack.connections_env()}
-        os.environ.update(topology.stack.connections_env())
-        try:
-            report = bootstrap(topology.config, exports_queue=queue_url)
-        finally:
-            for name, value in saved.items():
-                if value is None:
-                    os.environ.pop(name, None)
-                else:
-                    os.environ[name] = value
-        assert report.ok, report.lines()
+    with Topology("local", poll_schedule=CRON, exports_queue=True) as topology:
+        # Bootstrap, unpause, and wait for the triggerer to run the watcher and take S3's test event.
+        report = topology.watch_exports()
         assert [s.resource for s in report.created] == ["SQS queue", "bucket notification"]
-        stack = EventStack(topology, queue_url)
-        topology.api.unpause(DAG_ID)
-        # The watcher is linked when the unpaused DAG is parsed next: ask for that now, not in up to 30 s.
-        file_token = topology.api.call("GET", f"dags/{DAG_ID}/details")["file_token"]
-        topology.api.request("PUT", f"parseDagFile/{file_token}").raise_for_status()
-        # The watcher starts once the unpaused DAG's asset is linked to its trigger.
-        stack.wait(
-            "the triggerer to run the exports queue watcher",
-            lambda: "SqsSensorTrigger" in topology.component_log("triggerer"),
-            120,
-        )
         assets = topology.api.call("GET", "assets", params={"name_pattern": EXPORTS_ASSET})["assets"]
         assert [w["name"] for a in assets for w in a.get("watchers", [])] == ["charter_exports_queue"]
-        # S3 announces a new notification with a test event: let the watcher take it before the tests begin.
-        stack.wait("the queue to be drained", lambda: stack.queue_depth() == 0, 60)
-        yield stack
+        yield EventStack(topology, topology.exports_queue_url)
 
 
 def test_an_export_put_on_s3_starts_a_run_that_publishes_it(events: EventStack) -> None:
