@@ -63,8 +63,8 @@ def wait_until(what: str, ready: Callable[[], bool], timeout: float) -> None:
 def publish(top: Topology, booking: dict[str, str]) -> None:
     """Drop an export holding ``booking`` and run the pipeline by hand (REST), until its page is invalidated."""
     name = f"after-deploy-{booking['Updated At'][:10]}.csv"
-    top.put_exports({name: csv_bytes([booking])})
     before = len(invalidations_naming(top, ""))
+    top.put_exports({name: csv_bytes([booking])})
     assert top.api.wait_for_run(DAG_ID, top.api.trigger(DAG_ID), timeout=300) == "success"
     # Another run (a scheduled poll) may have taken the export first: wait for its page's invalidation too.
     wait_until("no new invalidation", lambda: len(invalidations_naming(top, "")) > before, timeout=120)
