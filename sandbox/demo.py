@@ -7,8 +7,15 @@ Variable). Then it prints one row per booking from what the stand-ins and the le
 calendar entry, SCC event and the guest page in the preview (fetched, so "OK" means it answers 200), and the
 quarantined rows with their reasons.
 
-Exit code: 0 when the run succeeded and every published booking checks out; 1 when ``airflow dags test``
-failed; 2 when the run passed but a check did not. Airflow's output goes to .sandbox/demo/airflow-<time>.log.
+Then aftercare (CONTRACT.md section 11), twice, at instants taken from the earliest published sample charter so
+it works whatever day the demo runs: ``airflow dags test charter_aftercare <half crew_confirm_hours before it
+sails>`` (nobody of its crew has answered: the alert receiver stand-in gets a crew alert; the demo prints what it
+received), and
+``airflow dags test charter_aftercare <an hour past its end + guest_page_retention_days>`` (its guest page now
+shows the neutral notice in the preview, with one more invalidation naming it).
+
+Exit code: 0 when every run succeeded and every check holds; 1 when an ``airflow dags test`` failed; 2 when the
+runs passed but a check did not. Airflow's output goes to .sandbox/demo/airflow-<time>.log.
 """
 
 from __future__ import annotations
@@ -21,7 +28,7 @@ import sys
 import tempfile
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse
@@ -35,9 +42,11 @@ from sandbox.samples import SampleBooking, sample_bookings, sample_variable, wri
 from sandbox.stack import SandboxStack
 
 if TYPE_CHECKING:
+    from charter_pipeline.booking import Booking
     from charter_pipeline.config import PipelineConfig
 
 LOG_DIR = REPO / ".sandbox" / "demo"
+AFTERCARE_DAG_ID = "charter_aftercare"
 DAGS_TEST_TIMEOUT = 900
 EMPTY = "-"
 
@@ -78,6 +87,8 @@ class QuarantinedRow:
     reason: str
 
 
+ALERT_HEADER = ["kind", "booking", "message"]
+RETIRED_HEADER = ["booking", "guest page", "check", "invalidations"]
 BOOKING_HEADER = ["booking", "guest", "status", "outcome", "calendar id", "SCC event id", "guest page", "check"]
 QUARANTINE_HEADER = ["source", "row", "booking", "reason"]
 
@@ -201,6 +212,123 @@ def published_problems(outcomes: Iterable[BookingOutcome], samples: Iterable[Sam
     return problems
 
 
+@dataclass(frozen=True)
+class AftercareInstants:
+    """When the demo runs aftercare: instants (UTC, on the hour) taken from one published sample charter."""
+
+    booking: Booking
+    crew_check: datetime  # within crew_confirm_hours before it sails: its crew have not answered yet
+    retirement: datetime  # an hour past its end + guest_page_retention_days: its guest page is due
+
+
+def aftercare_instants(samples: Iterable[SampleBooking], config: PipelineConfig) -> AftercareInstants:
+    """From the sample charter that sails first, so the instants follow the samples' dates (relative to today)."""
+    from charter_pipeline.booking import parse_booking
+
+    first = min((parse_booking(s.values, config.tz) for s in samples if s.expect == "published"), key=lambda b: b.start)
+
+    def on_the_hour(instant: datetime) -> datetime:
+        return instant.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+
+    return AftercareInstants(
+        booking=first,
+        crew_check=on_the_hour(first.start.astimezone(UTC) - timedelta(hours=config.crew_confirm_hours) / 2),
+        # Days added to the local end, as the retirement rule adds them (a DST change in between is honoured).
+        retirement=on_the_hour(first.end + timedelta(days=config.guest_page_retention_days)) + timedelta(hours=1),
+    )
+
+
+def alert_rows(alerts: Iterable[dict[str, Any]]) -> list[list[str]]:
+    """What the desk received, one row per alert: kind, booking and the message's lines joined by " / "."""
+    return [[a["kind"], a["booking_id"], " / ".join(str(a["text"]).splitlines())] for a in alerts]
+
+
+def crew_alert_problems(alerts: Sequence[dict[str, Any]], booking_id: str) -> list[str]:
+    """The charter whose crew have not answered got exactly one crew alert, delivered once."""
+    crew = [a for a in alerts if a["booking_id"] == booking_id and a["kind"] in ("crew_pending", "crew_declined")]
+    problems = []
+    if len(crew) != 1:
+        problems.append(f"{booking_id}: {len(crew)} crew alerts reached the alert receiver, not 1")
+    problems += [f"{a['booking_id']}: alert {a['alert_id']} was sent again" for a in alerts if a["repeat"]]
+    return problems
+
+
+@dataclass(frozen=True)
+class RetiredPage:
+    """A guest page aftercare retired: what the preview answers now, and the invalidations that retired it."""
+
+    booking_id: str
+    guest_url: str
+    check: str  # "neutral notice" when the preview answers 200 with the notice and none of the booking's details
+    invalidations: list[list[str]]  # the paths of each invalidation naming the page since the retirement run
+
+    def cells(self) -> list[str]:
+        paths = "; ".join(", ".join(batch) for batch in self.invalidations)
+        return [self.booking_id, self.guest_url, self.check, f"{len(self.invalidations)}: {paths}"]
+
+
+def invalidated_paths(stack: SandboxStack, distribution_id: str) -> dict[str, list[str]]:
+    """Every invalidation on the distribution: its id and its paths."""
+    cloudfront = stack.boto3_client("cloudfront")
+    listing = cloudfront.list_invalidations(DistributionId=distribution_id)["InvalidationList"]
+    found = {}
+    for summary in listing.get("Items", []):
+        detail = cloudfront.get_invalidation(DistributionId=distribution_id, Id=summary["Id"])
+        found[summary["Id"]] = sorted(detail["Invalidation"]["InvalidationBatch"]["Paths"].get("Items", []))
+    return found
+
+
+def retired_pages(
+    stack: SandboxStack,
+    config: PipelineConfig,
+    preview_url: str,
+    before: dict[str, list[str]],
+    samples: Iterable[SampleBooking],
+) -> list[RetiredPage]:
+    """Every booking the ledger holds as retired, its page fetched through the preview; ``before``: the
+    invalidations there were before the retirement run."""
+    from charter_pipeline.booking import parse_booking
+    from charter_pipeline.guest_page import render_retired_page
+
+    notice = render_retired_page(config)
+    details = {s.booking_id: parse_booking(s.values, config.tz) for s in samples if s.expect == "published"}
+    pages = []
+    for booking_id, record in _ledger(stack, config.ledger_table).items():
+        if not record.get("retired_at"):
+            continue
+        session_id = str(record.get("session_id") or "")
+        guest_url = f"{preview_url}/g/{session_id}"
+        answer = requests.get(guest_url, timeout=15)
+        booking = details.get(booking_id)
+        told = [d for d in (booking_id, booking.first_name, booking.boat) if d in answer.text] if booking else []
+        if answer.status_code != 200:
+            check = f"HTTP {answer.status_code}"
+        elif told:
+            check = f"still shows {', '.join(told)}"
+        else:
+            check = "neutral notice" if answer.text == notice else "not the neutral notice"
+        new = [
+            paths
+            for key, paths in invalidated_paths(stack, config.cloudfront_distribution_id).items()
+            if key not in before and any(session_id in p for p in paths)
+        ]
+        pages.append(RetiredPage(booking_id, guest_url, check, new))
+    return pages
+
+
+def retirement_problems(pages: Sequence[RetiredPage], booking_id: str) -> list[str]:
+    """Exactly the charter due was retired: its page shows the neutral notice and was invalidated once."""
+    problems = []
+    if [p.booking_id for p in pages] != [booking_id]:
+        problems.append(f"retired pages: {', '.join(p.booking_id for p in pages) or 'none'}, not {booking_id}")
+    for page in pages:
+        if page.check != "neutral notice":
+            problems.append(f"{page.booking_id}: retired guest page {page.check}")
+        if len(page.invalidations) != 1:
+            problems.append(f"{page.booking_id}: {len(page.invalidations)} invalidations since retiring, not 1")
+    return problems
+
+
 def _airflow(args: list[str], env: dict[str, str], log: Path, timeout: float) -> int:
     with log.open("ab") as out:
         out.write(f"\n$ airflow {' '.join(args)}\n".encode())
@@ -262,24 +390,66 @@ def demo() -> int:
                 code = _airflow(["dags", "test", DAG_ID], env, log, timeout=DAGS_TEST_TIMEOUT)
                 outcomes = booking_outcomes(stack, config, preview.url, samples)
                 quarantined = quarantined_rows(stack, config)
-    print()
-    print(f"Bookings ({len(outcomes)})")
-    print(format_table(BOOKING_HEADER, (o.cells() for o in outcomes)))
-    print()
-    print(f"Quarantined rows ({len(quarantined)})")
-    print(format_table(QUARANTINE_HEADER, ([q.source, q.row, q.booking_id, q.reason] for q in quarantined)))
-    print()
-    if code != 0:
-        print(_tail(log))
-        print(f"make demo: airflow dags test failed (exit code {code}); the whole log is {log.relative_to(REPO)}")
-        return 1
-    problems = published_problems(outcomes, samples)
+                print()
+                print(f"Bookings ({len(outcomes)})")
+                print(format_table(BOOKING_HEADER, (o.cells() for o in outcomes)))
+                print()
+                print(f"Quarantined rows ({len(quarantined)})")
+                print(format_table(QUARANTINE_HEADER, ([q.source, q.row, q.booking_id, q.reason] for q in quarantined)))
+                print()
+                if code != 0:
+                    return _failed(log, DAG_ID, code)
+                problems = published_problems(outcomes, samples)
+                if problems:
+                    print("make demo: the run passed but these bookings are not fully published:")
+                    print("\n".join(f"  {p}" for p in problems))
+                    return 2
+
+                when = aftercare_instants(samples, config)
+                first = when.booking.booking_id
+                print(f"airflow dags test {AFTERCARE_DAG_ID} {when.crew_check.isoformat()} ...")
+                ahead = (when.booking.start - when.crew_check) / timedelta(hours=1)
+                print(f"  ({ahead:g} hours before {first} sails; none of its crew has answered the magic link yet)")
+                already = len(stack.alerts.received())
+                code = _airflow(["dags", "test", AFTERCARE_DAG_ID, when.crew_check.isoformat()], env, log, 300)
+                alerts = stack.alerts.received()[already:]
+                print()
+                print(f"Alerts received by the desk ({len(alerts)})")
+                print(format_table(ALERT_HEADER, alert_rows(alerts)))
+                print()
+                if code != 0:
+                    return _failed(log, AFTERCARE_DAG_ID, code)
+                problems = crew_alert_problems(alerts, first)
+
+                days = config.guest_page_retention_days
+                print(f"airflow dags test {AFTERCARE_DAG_ID} {when.retirement.isoformat()} ...")
+                ended = when.booking.end.astimezone(config.tz).strftime("%Y-%m-%d %H:%M")
+                print(f"  ({first}'s trip ended {ended} local; guest_page_retention_days is {days})")
+                before = invalidated_paths(stack, config.cloudfront_distribution_id)
+                code = _airflow(["dags", "test", AFTERCARE_DAG_ID, when.retirement.isoformat()], env, log, 300)
+                retired = retired_pages(stack, config, preview.url, before, samples)
+                print()
+                print(f"Retired guest pages ({len(retired)})")
+                print(format_table(RETIRED_HEADER, (r.cells() for r in retired)))
+                print()
+                if code != 0:
+                    return _failed(log, AFTERCARE_DAG_ID, code)
+                problems += retirement_problems(retired, first)
     if problems:
-        print("make demo: the run passed but these bookings are not fully published:")
+        print("make demo: the runs passed but these checks did not:")
         print("\n".join(f"  {p}" for p in problems))
         return 2
-    print("make demo: the run passed; every guest page above answers through the preview.")
+    print(
+        "make demo: the runs passed; every guest page above answers through the preview, the desk got the crew "
+        "alert, and the retired page shows the neutral notice."
+    )
     return 0
+
+
+def _failed(log: Path, dag_id: str, code: int) -> int:
+    print(_tail(log))
+    print(f"make demo: airflow dags test {dag_id} failed (exit code {code}); the whole log is {log.relative_to(REPO)}")
+    return 1
 
 
 def main(argv: list[str] | None = None) -> int:

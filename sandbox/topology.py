@@ -65,6 +65,7 @@ import tempfile
 import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
+from datetime import datetime
 from pathlib import Path
 from types import FrameType, TracebackType
 from typing import TYPE_CHECKING, Any, Literal
@@ -240,9 +241,12 @@ class RestApi:
     def pause(self, dag_id: str) -> None:
         self.call("PATCH", f"dags/{dag_id}", json={"is_paused": True})
 
-    def trigger(self, dag_id: str, conf: Mapping[str, Any] | None = None) -> str:
-        """A manual run (``logical_date`` null: Airflow 3 requires the key); its run id."""
-        body: dict[str, Any] = {"logical_date": None}
+    def trigger(
+        self, dag_id: str, conf: Mapping[str, Any] | None = None, *, logical_date: datetime | None = None
+    ) -> str:
+        """A manual run (``logical_date`` null unless given: Airflow 3 requires the key); its run id. It starts
+        now whatever its logical date: aftercare and reconcile take that date as their "now"."""
+        body: dict[str, Any] = {"logical_date": logical_date.isoformat() if logical_date else None}
         if conf is not None:
             body["conf"] = dict(conf)
         return str(self.call("POST", f"dags/{dag_id}/dagRuns", json=body)["dag_run_id"])

@@ -1,4 +1,5 @@
-"""`make demo` end to end: the sample exports through a real `airflow dags test`, judged by the demo's own table."""
+"""`make demo` end to end: the sample exports through a real `airflow dags test`, judged by the demo's own tables;
+then two real `airflow dags test charter_aftercare <instant>` runs: a crew alert, then a retired guest page."""
 
 from __future__ import annotations
 
@@ -6,16 +7,19 @@ import os
 import re
 import subprocess
 import sys
+from datetime import datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 
 from sandbox.aws import DEFAULT_AWS_SECRET_ACCESS_KEY
 from sandbox.jada import DEFAULT_DASHBOARD_TOKEN
-from sandbox.samples import SampleBooking, sample_bookings
+from sandbox.samples import SAMPLE_ROSTER, SampleBooking, sample_bookings
 from sandbox.scc import DEFAULT_SERVICE_KEY
 
 REPO = Path(__file__).resolve().parents[2]
+TZ = ZoneInfo("America/Los_Angeles")
 GUEST_URL = re.compile(r"^http://127\.0\.0\.1:\d+/g/[0-9A-HJKMNP-TV-Z]{13}$")
 
 pytestmark = pytest.mark.e2e
@@ -113,3 +117,55 @@ def test_the_demo_prints_no_secret(demo: subprocess.CompletedProcess[str]) -> No
     for secret in (DEFAULT_DASHBOARD_TOKEN, DEFAULT_SERVICE_KEY, DEFAULT_AWS_SECRET_ACCESS_KEY):
         assert secret not in demo.stdout
         assert secret not in demo.stderr
+
+
+def _first_to_sail() -> tuple[SampleBooking, datetime]:
+    """The published sample that starts first (every published sample's Trip Date is ISO or US, its Start Time
+    24-hour or with AM/PM), and its start in San Diego."""
+    starts = []
+    for sample in _samples("published"):
+        day, clock = str(sample.values["Trip Date"]), str(sample.values["Start Time"])
+        day_format = "%m/%d/%Y" if "/" in day else "%Y-%m-%d"
+        clock_format = "%I:%M %p" if clock.endswith("M") else "%H:%M"
+        start = datetime.strptime(f"{day} {clock}", f"{day_format} {clock_format}").replace(tzinfo=TZ)
+        starts.append((start, sample))
+    start, sample = min(starts, key=lambda pair: pair[0])
+    return sample, start
+
+
+def test_aftercare_sends_the_desk_one_crew_alert_for_the_charter_whose_crew_has_not_answered(
+    demo: subprocess.CompletedProcess[str], bookings: dict[str, dict[str, str]]
+) -> None:
+    first, start = _first_to_sail()
+    assert re.search(
+        rf"airflow dags test charter_aftercare \S+ \.\.\.\n  \(24 hours before {first.booking_id} ", demo.stdout
+    )
+    [alert] = _table(demo.stdout, "Alerts received by the desk", 3)
+    assert (alert["kind"], alert["booking"]) == ("crew_pending", first.booking_id)
+    lines = alert["message"].split(" / ")
+    clock = f"{start:%I:%M %p}".lstrip("0")
+    assert lines[0] == (
+        f"Crew not confirmed yet: booking {first.booking_id}, {first.values['Boat']}, "
+        f"{start:%a} {start.day} {start:%b %Y}, {clock} (America/Los_Angeles)"
+    )
+    roster = SAMPLE_ROSTER.get(str(first.values["Boat"]), SAMPLE_ROSTER["default"])
+    crew = [f"- {roster['captain']['name']} (captain): pending"]
+    crew += [f"- {member['name']} (crew): pending" for member in roster["crew"]]
+    assert sorted(line for line in lines if line.startswith("- ")) == sorted(crew)
+    assert "@" not in alert["message"]
+    assert bookings[first.booking_id]["check"] == "OK"  # its page was live before it was retired
+
+
+def test_aftercare_retires_the_guest_page_once_the_retention_days_have_passed(
+    demo: subprocess.CompletedProcess[str], bookings: dict[str, dict[str, str]]
+) -> None:
+    first, _ = _first_to_sail()
+    assert f"({first.booking_id}'s trip ended " in demo.stdout
+    assert "guest_page_retention_days is 3)" in demo.stdout
+    [page] = _table(demo.stdout, "Retired guest pages", 4)
+    url = bookings[first.booking_id]["guest page"]
+    session_id = url.rsplit("/", 1)[-1]
+    assert (page["booking"], page["guest page"]) == (first.booking_id, url)
+    assert page["check"] == "neutral notice", page
+    assert page["invalidations"] == f"1: /g/{session_id}, /jada-guest-{session_id}.html"
+    assert "the desk got the crew alert, and the retired page shows the neutral notice." in demo.stdout
