@@ -2,18 +2,22 @@
 processes, with ``make run``'s parallelism (4), driven only through ``/api/v2`` and the services.
 
 One topology serves the whole module (a start costs about a minute); each test publishes its own bookings and
-reads only what concerns them. The schedule never comes round during the tests: every run is one a test triggered.
+reads only what concerns them. The poll's and aftercare's schedules never come round during the tests: every run is
+one a test triggered.
 
 - Its task instances really run side by side, and nothing listens beyond loopback.
 - Issue 14's stale clear: clearing an older run's booking tasks keeps the newer booking everywhere.
+- ``charter_aftercare`` (CONTRACT.md section 11): a crew alert reaches the desk once, then a retired guest page.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
-from datetime import datetime
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
 from typing import Any
+from urllib.parse import quote
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -22,12 +26,19 @@ from sandbox.topology import DAG_ID, Topology
 from tests.deployment.conftest import require_system_deps, today, when
 from tests.e2e.harness import row
 
-pytestmark = pytest.mark.timeout(900)
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(900)]
 
+# A schedule that does not come round while the tests run (its latest slot, New Year, may run at the unpause).
+NEVER = "0 0 1 1 *"
 PARALLEL_BOOKINGS = 4
 BOOKING = "STALE-REST-1"
 EXTERNAL = f"boatsetter:{BOOKING}"
 T1, T2 = "2026-11-20T10:00:00Z", "2026-11-21T10:00:00Z"
+AFTERCARE = "charter_aftercare"
+AFTERCARE_BOOKING = "AFTER-DEPLOY-1"
+AFTERCARE_EXTERNAL = f"boatsetter:{AFTERCARE_BOOKING}"
+TZ = ZoneInfo("America/Los_Angeles")
+RETENTION_DAYS = 3  # guest_page_retention_days: the topology's Variable keeps the contract's default
 
 
 @pytest.fixture(scope="module")
@@ -35,8 +46,8 @@ def topology(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Topology]:
     require_system_deps()
     home = tmp_path_factory.mktemp("local-topology")
     # sandbox/run.py gives `airflow standalone` AIRFLOW__CORE__PARALLELISM=4: the same here.
-    settings = {"AIRFLOW__CORE__PARALLELISM": "4"}
-    with Topology("local", home=home, poll_schedule="0 0 1 1 *", settings=settings) as started:
+    settings = {"AIRFLOW__CORE__PARALLELISM": "4", "CHARTER_AFTERCARE_SCHEDULE": NEVER}
+    with Topology("local", home=home, poll_schedule=NEVER, settings=settings) as started:
         started.api.unpause(DAG_ID)
         yield started
 
@@ -154,3 +165,125 @@ def test_clearing_an_older_runs_booking_tasks_keeps_the_newer_booking(topology: 
     summary_log = top.api.task_log(DAG_ID, older, "run_summary", try_number=len(summary_tries))
     assert "superseded" in summary_log
     assert newer != older
+
+
+# charter_aftercare
+
+
+def wait_until(what: str, ready: Callable[[], bool], timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if ready():
+            return
+        time.sleep(2)
+    raise TimeoutError(f"still {what} after {timeout:.0f} s")
+
+
+def publish(top: Topology, booking: dict[str, str]) -> None:
+    """Drop an export holding ``booking`` and run the pipeline by hand (REST), until its page is invalidated."""
+    name = f"after-deploy-{booking['Updated At'][:10]}.csv"
+    before = len(invalidations_naming(top, ""))
+    top.put_exports({name: csv_bytes([booking])})
+    assert top.api.wait_for_run(DAG_ID, top.api.trigger(DAG_ID), timeout=300) == "success"
+    # Another run (a scheduled poll) may have taken the export first: wait for its page's invalidation too.
+    wait_until("no new invalidation", lambda: len(invalidations_naming(top, "")) > before, timeout=120)
+
+
+def run_aftercare(top: Topology, now: datetime) -> dict[str, Any]:
+    """One manual aftercare run whose logical date, its "now", is ``now``; what each of its tasks returned."""
+    run_id = top.api.trigger(AFTERCARE, logical_date=now)
+    assert top.api.wait_for_run(AFTERCARE, run_id, timeout=300) == "success"
+    run = quote(run_id, safe="")
+    returned = {
+        task: top.api.call("GET", f"dags/{AFTERCARE}/dagRuns/{run}/taskInstances/{task}/xcomEntries/return_value")[
+            "value"
+        ]
+        for task in ("check_crew_answers", "retire_guest_pages", "run_summary")
+    }
+    assert datetime.fromisoformat(returned["run_summary"]["now"]) == now
+    return returned
+
+
+def mine(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [r for r in rows if r["booking_id"] == AFTERCARE_BOOKING]
+
+
+def invalidations_naming(top: Topology, session_id: str) -> list[dict[str, Any]]:
+    """The invalidations with a path naming ``session_id`` (every one for ""), newest first."""
+    cloudfront = top.stack.boto3_client("cloudfront")
+    distribution = top.variable["cloudfront_distribution_id"]
+    found = []
+    for item in cloudfront.list_invalidations(DistributionId=distribution)["InvalidationList"].get("Items", []):
+        batch = cloudfront.get_invalidation(DistributionId=distribution, Id=item["Id"])["Invalidation"][
+            "InvalidationBatch"
+        ]
+        paths = sorted(batch["Paths"].get("Items", []))
+        if any(session_id in path for path in paths):
+            found.append({"paths": paths, "caller_reference": batch["CallerReference"]})
+    return found
+
+
+def a_moment_ago() -> datetime:
+    """A logical date the scheduler will run now (not in the future), distinct from every other run's."""
+    return datetime.now(UTC).replace(microsecond=0) - timedelta(seconds=1)
+
+
+def test_aftercare_alerts_the_desk_once_then_retires_the_page_on_the_scheduler(topology: Topology) -> None:
+    """A booking published by a manual run, then aftercare runs triggered with a logical date (their "now"): a crew
+    alert reaches the alert receiver once and the same answers later send nothing; a correction export moves the trip
+    into the past, and the next run puts the neutral notice in place of its guest page with one invalidation.
+
+    On the real scheduler a run's logical date cannot be in the future: Airflow 3.3 holds every task of such a run
+    ("Logical date ... is in the future", ``RunnableExecDateDep``; ``airflow dags test`` ignores it), so each "now"
+    here is the wall clock's, and the booking is placed around it: it sails exactly ``crew_confirm_hours`` after the
+    first run's "now"."""
+    top = topology
+    top.api.unpause(AFTERCARE)  # its New Year's run may start at once: it looks at New Year, not at this charter
+    try:
+        crew_check = datetime.now(UTC).replace(second=0, microsecond=0)
+        start = (crew_check + timedelta(hours=48)).astimezone(TZ)
+        publish(
+            top, row(AFTERCARE_BOOKING, trip_date=start.date().isoformat(), start_time=f"{start:%H:%M}", updated_at=T1)
+        )
+        [entry] = top.stack.jada.entries(AFTERCARE_EXTERNAL)
+        [event] = top.stack.scc.events(AFTERCARE_EXTERNAL)
+        assert {member["response"] for member in event["crew"]} == {"pending"}
+        session_id = str(entry["guest_url"]).rsplit("/", 1)[-1]
+        assert "Jane" in page_of(top, session_id)
+
+        # Its crew have not answered: one crew_pending alert reaches the desk.
+        first = run_aftercare(top, crew_check)
+        [checked] = mine(first["check_crew_answers"]["checked"])
+        assert checked["alert"].startswith("crew_pending sent"), checked
+        [alert] = [a for a in top.stack.alerts.received() if a["booking_id"] == AFTERCARE_BOOKING]
+        assert alert["kind"] == "crew_pending"
+        assert alert["text"].startswith(f"Crew not confirmed yet: booking {AFTERCARE_BOOKING}, Sea Breeze, ")
+        assert "- Dana Whitfield (captain): pending" in alert["text"].splitlines()
+        assert "@" not in alert["text"]
+
+        # A later run, the same answers: nothing more is sent.
+        again = run_aftercare(top, a_moment_ago())
+        [checked] = mine(again["check_crew_answers"]["checked"])
+        assert checked["alert"] == "already sent", checked
+        assert [a["alert_id"] for a in top.stack.alerts.received() if a["booking_id"] == AFTERCARE_BOOKING] == [
+            alert["alert_id"]
+        ]
+
+        # Boatsetter corrects the trip to one that ended RETENTION_DAYS + 2 days ago; the next aftercare run puts
+        # the neutral notice in place of its page and invalidates it once.
+        sailed = datetime.now(TZ).date() - timedelta(days=RETENTION_DAYS + 2)
+        publish(top, row(AFTERCARE_BOOKING, status="completed", trip_date=sailed.isoformat(), updated_at=T2))
+        assert "Jane" in page_of(top, session_id)
+        before = invalidations_naming(top, session_id)
+        retired = run_aftercare(top, a_moment_ago())
+        [result] = mine(retired["retire_guest_pages"]["retired"])
+        assert result["result"].startswith("retired, invalidation "), result
+        notice = page_of(top, session_id)
+        for detail in ("Jane", "Sea Breeze", AFTERCARE_BOOKING, session_id):
+            assert detail not in notice
+        assert "no longer available" in notice
+        [retiring] = [i for i in invalidations_naming(top, session_id) if i not in before]
+        assert retiring["paths"] == sorted([f"/g/{session_id}", f"/jada-guest-{session_id}.html"])
+        assert retiring["caller_reference"] not in {i["caller_reference"] for i in before}
+    finally:
+        top.api.pause(AFTERCARE)
