@@ -42,6 +42,8 @@ DIRECT_SECONDS_PER_BOOKING = 0.93
 # how long the benchmark waits for it.
 POLL_SCHEDULE = "*/1 * * * *"
 GIVE_UP_AFTER = 1800
+# Task logs read per task (spread over the bookings) to split a task's running time at the task runner's milestones.
+LOGS_PER_TASK = 10
 EXECUTORS = (("local", "LocalExecutor"), ("celery", "Celery, 2 workers"))
 
 
@@ -86,6 +88,62 @@ def phases(instances: Iterable[dict[str, Any]]) -> list[Phases]:
         if ready is None or queued is None or running is None or ti.get("try_number") != 1:
             continue
         found.append(Phases(str(ti["task_id"]), ready, queued, running))
+    return found
+
+
+@dataclass(frozen=True)
+class InsideTask:
+    """Where one task instance's running time went, from its own log's timestamps (seconds)."""
+
+    task: str
+    handover: float  # the process started, waiting for the supervisor's start-up details (the Execution API's run)
+    parse: float  # the DAG file parsed in the task's process
+    step: float  # the step itself, its outside calls and its XCom push, to the log's last line
+    unlogged: float  # the rest of ``running``: before the first log line and after the last (the final state)
+
+
+def inside_task(task: str, running: float, log_text: str) -> InsideTask | None:
+    """Cut one task log (the JSON lines ``/api/v2`` serves) at the task runner's own milestones."""
+    import json
+
+    stamps: list[tuple[datetime, str]] = []
+    for line in log_text.splitlines():
+        try:
+            event = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(event, dict) and event.get("timestamp"):
+            stamps.append((_when(str(event["timestamp"])), str(event.get("event", ""))))
+    loaded = next((at for at, text in stamps if text.startswith("DAG bundles loaded")), None)
+    parsed = next((at for at, text in stamps if text == "Worker startup parse complete"), None)
+    if not stamps or loaded is None or parsed is None:
+        return None
+    first, last = stamps[0][0], stamps[-1][0]
+    logged = (last - first).total_seconds()
+    return InsideTask(
+        task=task,
+        handover=(loaded - first).total_seconds(),
+        parse=(parsed - loaded).total_seconds(),
+        step=(last - parsed).total_seconds(),
+        unlogged=max(0.0, running - logged),
+    )
+
+
+def sampled_logs(topology: Topology, run_id: str, instances: list[dict[str, Any]], per_task: int) -> list[InsideTask]:
+    """``inside_task`` for up to ``per_task`` task instances of each task, spread over the map indexes."""
+    by_task: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for ti in instances:
+        if ti.get("try_number") == 1 and ti.get("state") == "success" and ti.get("duration") is not None:
+            by_task[str(ti["task_id"])].append(ti)
+    found = []
+    for task, tis in by_task.items():
+        tis.sort(key=lambda ti: int(ti["map_index"]))
+        step = max(1, len(tis) // per_task)
+        for ti in tis[::step][:per_task]:
+            text = topology.api.task_log(DAG_ID, run_id, task, try_number=1, map_index=int(ti["map_index"]))
+            cut = inside_task(task, float(ti["duration"]), text)
+            if cut is not None:
+                found.append(cut)
     return found
 
 
@@ -135,6 +193,7 @@ def one_poll(executor: str, bookings: int) -> dict[str, Any]:
                 return {
                     "run": run,
                     "instances": instances,
+                    "inside": sampled_logs(topology, run["dag_run_id"], instances, LOGS_PER_TASK),
                     "unpaused": unpaused,
                     "cpu": (cpu_after[0] - cpu_before[0]) / max(1, cpu_after[1] - cpu_before[1]),
                     "calls": outside_calls(topology.stack),
@@ -187,6 +246,8 @@ def section_of(results: dict[str, dict[str, Any]], bookings: int) -> Section:
         *_summary_table(results, bookings),
         "",
         *_task_table(results),
+        "",
+        *_inside_table(results),
         "",
         *_reading(results, bookings),
     ]
@@ -270,6 +331,33 @@ def _task_table(results: dict[str, dict[str, Any]]) -> list[str]:
             )  # fmt: skip
         count = max(len(done) for done in per_executor.values())
         lines.append(f"| `{task}` | {count} | {caps.get(task, '-')} | " + " | ".join(cells) + " |")
+    return lines
+
+
+def _inside_table(results: dict[str, dict[str, Any]]) -> list[str]:
+    """Inside ``running``: the hand-over, the DAG parse, the step, and what no log line covers."""
+    parts = ("handover", "parse", "step", "unlogged")
+    lines = [
+        (
+            f"Inside a running task, from the task logs of up to {LOGS_PER_TASK} task instances per task read through "
+            "`/api/v2` (median seconds): the process waiting for its start-up details (the supervisor's call to the "
+            "Execution API that marks it running) / parsing the DAG file / the step with its outside calls and XCom "
+            "push / the rest of `running` outside the log (mostly reporting the final state):"
+        ),
+        "",
+        "| task | " + " | ".join(label for _, label in EXECUTORS) + " |",
+        "|---|" + "---|" * len(EXECUTORS),
+    ]
+    tasks = sorted({cut.task for executor, _ in EXECUTORS for cut in results[executor].get("inside", [])})
+    sampled = ", ".join(str(len(results[executor].get("inside", []))) for executor, _ in EXECUTORS)
+    for task in [*tasks, ""]:
+        cells = []
+        for executor, _ in EXECUTORS:
+            cuts = [cut for cut in results[executor].get("inside", []) if task in (cut.task, "")]
+            medians = [statistics.median(getattr(cut, part) for cut in cuts) for part in parts] if cuts else []
+            cells.append(" / ".join(f"{value:.1f}" for value in medians) or "-")
+        name = f"`{task}`" if task else f"all sampled ({sampled})"
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
     return lines
 
 

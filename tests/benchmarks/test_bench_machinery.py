@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import re
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -338,3 +339,27 @@ def test_the_throughput_section_reads_out_both_executors_from_airflows_timestamp
     assert "| calls to the services, per booking | 2.0 | 2.0 |" in text
     assert "| `charter.scc_event` | 2 | 4 | 1.5 / 1.0 / 2.0 | 1.5 / 1.0 / 2.0 |" in text
     assert "Calls of the poll: JADA POST /calendar x2, s3 PutObject x2." in text
+    assert "| all sampled (0, 0) | - | - |" in text  # no task log read: said, not made up
+
+
+def test_a_task_log_is_cut_at_the_task_runners_milestones() -> None:
+    from benchmarks import throughput
+
+    def line(at: str, event: str) -> str:
+        return json.dumps({"timestamp": f"2026-06-01T12:00:{at}Z", "level": "info", "event": event})
+
+    log = "\n".join([
+        line("00.000", "::group::Pre Execute"),
+        "not a JSON line",
+        line("05.500", "DAG bundles loaded: dags-folder"),
+        line("05.600", "Filling up the DagBag from dags/charter_booking_pipeline.py"),
+        line("06.000", "Worker startup parse complete"),
+        line("06.100", "::endgroup::"),
+        line("08.000", "::group::Post Execute"),
+        line("08.250", "::endgroup::"),
+    ])  # fmt: skip
+
+    cut = throughput.inside_task("charter.scc_event", 9.0, log)
+
+    assert cut == throughput.InsideTask("charter.scc_event", handover=5.5, parse=0.5, step=2.25, unlogged=0.75)
+    assert throughput.inside_task("charter.scc_event", 9.0, line("00.000", "::group::Pre Execute")) is None
