@@ -172,7 +172,13 @@ def one_poll(executor: str, bookings: int) -> dict[str, Any]:
         topology.api.unpause(DAG_ID)
         deadline = time.monotonic() + GIVE_UP_AFTER
         while time.monotonic() < deadline:
-            for run in topology.api.runs(DAG_ID):
+            try:
+                runs = topology.api.runs(DAG_ID)
+            except RuntimeError as exc:  # an HTTP 5xx: SQLite locked under LocalExecutor's load; ask again
+                print(f"{executor}: {str(exc)[:200]}; asking again", flush=True)
+                time.sleep(3)
+                continue
+            for run in runs:
                 if run["state"] in ("queued", "running"):
                     continue
                 instances = topology.api.task_instances(DAG_ID, run["dag_run_id"])
