@@ -96,7 +96,7 @@ class InsideTask:
     """Where one task instance's running time went, from its own log's timestamps (seconds)."""
 
     task: str
-    handover: float  # the process started, waiting for the supervisor's start-up details (the Execution API's run)
+    handover: float  # from the first line to parsing: start-up details (after the Execution API's run), plugins
     parse: float  # the DAG file parsed in the task's process
     step: float  # the step itself, its outside calls and its XCom push, to the log's last line
     unlogged: float  # the rest of ``running``: before the first log line and after the last (the final state)
@@ -346,8 +346,9 @@ def _inside_table(results: dict[str, dict[str, Any]]) -> list[str]:
     lines = [
         (
             f"Inside a running task, from the task logs of up to {LOGS_PER_TASK} task instances per task read through "
-            "`/api/v2` (median seconds): the process waiting for its start-up details (the supervisor's call to the "
-            "Execution API that marks it running) / parsing the DAG file / the step with its outside calls and XCom "
+            "`/api/v2` (median seconds): start-up before the parse (waiting for the start-up details the supervisor "
+            "sends once the Execution API marked the task running, then loading Airflow's plugins) / parsing the DAG "
+            "file / the step with its outside calls and XCom "
             "push / the rest of `running` outside the log (mostly reporting the final state):"
         ),
         "",
