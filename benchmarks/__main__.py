@@ -3,6 +3,7 @@
     python -m benchmarks                      # all of them (about ten minutes), then docs/PERFORMANCE.md
     python -m benchmarks --quick --output X   # tiny sizes, one repetition each: checks the machinery
     python -m benchmarks --only intake        # some of them; the page is written only with --output
+    python -m benchmarks --only throughput --output docs/PERFORMANCE.md   # re-measure one section of the page
 
 Exit code 0 when every benchmark ran (a MISS is reported, not an error; ``--fail-on-miss`` makes it one),
 1 when a benchmark could not run.
@@ -22,7 +23,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from benchmarks.report import Section, load_average, performance_page, text_table, write_page
+from benchmarks.report import Section, load_average, performance_page, text_table, updated_page, write_page
 
 REPO = Path(__file__).resolve().parents[1]
 PAGE = REPO / "docs" / "PERFORMANCE.md"
@@ -123,7 +124,14 @@ def main(argv: list[str] | None = None) -> int:
             print(text_table([section]), f"({time.perf_counter() - began:.0f} s)", "", sep="\n", flush=True)
     finished = datetime.now(UTC)
     print(text_table(sections))
-    if output is not None:
+    if output is not None and args.only and output.exists() and not args.quick:
+        # Some benchmarks into an existing page: only their rows and sections change, the rest stays as measured.
+        command = f"python -m benchmarks --only {' '.join(names)}"
+        page = updated_page(output.read_text(), sections, command=command, finished=finished,
+                            load_before=load_before, load_after=load_average())  # fmt: skip
+        write_page(output, redacted(page))
+        print(f"\nupdated {', '.join(s.title for s in sections)} in {output}")
+    elif output is not None:
         command = "python -m benchmarks" + (" --quick" if args.quick else "")
         page = performance_page(sections, started=started, finished=finished, quick=args.quick,
                                 load_before=load_before, load_after=load_average(), command=command)  # fmt: skip

@@ -96,21 +96,26 @@ class Deployment:
 
     def calls(self) -> OutsideCalls:
         """What reached the outside since the last ``reset_calls``."""
-
-        def named(entries: list[dict[str, Any]]) -> Counter[str]:
-            return Counter(f"{e['method']} {_route(str(e['path']))}" for e in entries if e.get("path"))
-
-        return OutsideCalls(
-            aws=self.stack.aws.call_counts(),
-            jada=named(self.stack.jada.requests.entries()),
-            scc=named(self.stack.scc.requests.entries()),
-        )
+        return outside_calls(self.stack)
 
     def put_export(self, name: str, data: bytes) -> str:
         """Drop an export file under ``exports_uri`` (straight into moto: not one of the pipeline's calls)."""
         bucket, _, prefix = self.config.exports_uri.removeprefix("s3://").partition("/")
         self.stack.boto3_client("s3").put_object(Bucket=bucket, Key=prefix + name, Body=data)
         return f"s3://{bucket}/{prefix}{name}"
+
+
+def outside_calls(stack: SandboxStack) -> OutsideCalls:
+    """What reached ``stack``'s services since its counts and request logs were last emptied."""
+
+    def named(entries: list[dict[str, Any]]) -> Counter[str]:
+        return Counter(f"{e['method']} {_route(str(e['path']))}" for e in entries if e.get("path"))
+
+    return OutsideCalls(
+        aws=stack.aws.call_counts(),
+        jada=named(stack.jada.requests.entries()),
+        scc=named(stack.scc.requests.entries()),
+    )
 
 
 def _route(path: str) -> str:

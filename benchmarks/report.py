@@ -267,6 +267,57 @@ def performance_page(
     return "\n".join(lines).rstrip() + "\n"
 
 
+def updated_page(page: str, sections: Sequence[Section], *, command: str, finished: datetime, load_before: str,
+                 load_after: str) -> str:  # fmt: skip
+    """``page`` (docs/PERFORMANCE.md as written by a whole run) with only ``sections`` measured again: their rows in
+    the table and their own ``## N. ...`` part replaced (or put in number order), everything else kept as it was.
+
+    Each section says when and by which command it was measured, since the page's header names the whole run.
+    """
+    lines = page.rstrip("\n").split("\n")
+    for section in sections:
+        # The page's first table is the one with every row; a row belongs to a benchmark by its name's prefix.
+        prefixes = tuple({row.name.split(":", 1)[0] + ":" for row in section.rows})
+        top = next((i for i, line in enumerate(lines) if line.startswith("| " + TABLE_HEADER[0] + " |")), len(lines))
+        end = next((i for i in range(top, len(lines)) if not lines[i].startswith("|")), len(lines))
+        old = [i for i in range(top + 2, end) if prefixes and lines[i][2:].startswith(prefixes)]
+        at = old[0] if old else end
+        lines = [line for i, line in enumerate(lines) if i not in old]
+        lines[at:at] = markdown_table(section.rows)[2:]
+        failed = [f"**Did not run:** {section.error}", ""] if section.error else []
+        body = [
+            f"## {section.title}",
+            "",
+            (
+                f"Measured apart from the rest of this page by `{command}` on {finished.astimezone(UTC):%Y-%m-%d %H:%M}"
+                f" UTC (load average {load_before} before, {load_after} after)."
+            ),
+            "",
+            *failed,
+            *section.details,
+            "",
+        ]
+        headings = [i for i, line in enumerate(lines) if line.startswith("## ")]
+        mine = [i for i in headings if lines[i] == f"## {section.title}"]
+        if mine:
+            end = next((i for i in headings if i > mine[0]), len(lines))
+            lines[mine[0] : end] = body
+        else:
+            number = _section_number(section.title)
+            later = [i for i in headings if _section_number(lines[i][3:]) > number]
+            at = later[0] if later else len(lines)
+            if not later:
+                body = ["", *body]
+            lines[at:at] = body
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def _section_number(title: str) -> float:
+    """``6. Throughput ...`` -> 6; a title without a number (Machine, Versions) sorts first."""
+    head = title.split(".", 1)[0]
+    return float(head) if head.isdigit() else 0.0
+
+
 def write_page(path: Path, text: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text)

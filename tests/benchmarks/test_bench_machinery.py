@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import re
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -16,7 +17,7 @@ import pytest
 from benchmarks import intake, parse_time
 from benchmarks.airflow_home import AirflowHome, AirflowRun
 from benchmarks.bookings import BAD_CELLS, ROSTER_BOATS, csv_bytes, export_rows, upcoming_charters
-from benchmarks.report import Row, Section, interleaved, performance_page, text_table
+from benchmarks.report import Row, Section, interleaved, performance_page, text_table, updated_page
 from sandbox.samples import BOATSETTER_HEADER
 
 TODAY = date(2026, 6, 1)
@@ -238,3 +239,129 @@ def test_parse_time_benchmark_parses_both_folders() -> None:
         "DAGs found: benchmark_trivial, charter_aftercare, charter_booking_pipeline, charter_reconcile."
         in "\n".join(section.details)
     )
+
+
+def test_measuring_one_section_again_changes_only_its_rows_and_its_part_of_the_page() -> None:
+    start = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
+    sections = [
+        Section("a", "1. Parse", rows=[row("parse: x", passed=True)], details=["parsed twice"]),
+        Section("b", "2. Poll", rows=[row("poll: y", passed=False)], details=["| profile | 1 |", "", "polled"]),
+        Section("d", "4. Later", rows=[row("later: z", passed=None)], details=["later text"]),
+    ]
+    page = performance_page(sections, started=start, finished=start, quick=False, load_before="1", load_after="2",
+                            command="python -m benchmarks")  # fmt: skip
+    again = Section("b", "2. Poll", rows=[row("poll: y", measured=9.0, passed=None)], details=["polled again"])
+    new = Section("c", "3. Throughput", rows=[row("throughput: w", measured=5.0, passed=None)], details=["tput"])
+
+    updated = updated_page(page, [again, new], command="python -m benchmarks --only poll throughput",
+                           finished=start + timedelta(hours=1), load_before="3", load_after="4")  # fmt: skip
+
+    table = [line for line in updated.splitlines() if line.startswith("| ") and ": " in line]
+    assert [line.split(" | ")[0] for line in table] == ["| parse: x", "| poll: y", "| later: z", "| throughput: w"]
+    assert "| poll: y | 9.00 s | 1.00 s | 9.00x | ratio <= 3x | info |" in updated
+    assert "polled again" in updated
+    assert "polled\n" not in updated
+    assert "| profile | 1 |" not in updated
+    assert "parsed twice" in updated
+    assert "later text" in updated
+    assert updated.index("## 2. Poll") < updated.index("## 3. Throughput") < updated.index("## 4. Later")
+    assert "`python -m benchmarks --only poll throughput` on 2026-06-01 13:00 UTC" in updated
+    assert updated.count("## 2. Poll") == 1
+    # Unchanged outside those two: the header, the machine, the other sections.
+    assert updated.split("| benchmark |")[0] == page.split("| benchmark |")[0]
+    assert (
+        updated_page(updated, [again], command="c", finished=start, load_before="", load_after="").count("| poll: y |")
+        == 1
+    )
+
+
+def _ti(task: str, map_index: int, scheduled: int, queued: int, start: int, end: int, **more: object) -> dict:
+    at = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
+
+    def stamp(seconds: int) -> str:
+        return (at + timedelta(seconds=seconds)).isoformat().replace("+00:00", "Z")
+
+    return {"task_id": task, "map_index": map_index, "try_number": 1, "scheduled_when": stamp(scheduled),
+            "queued_when": stamp(queued), "start_date": stamp(start), "end_date": stamp(end), "hostname": "w",
+            **more}  # fmt: skip
+
+
+def test_throughput_splits_each_task_instance_into_waiting_for_a_slot_queued_and_running() -> None:
+    from benchmarks import throughput
+
+    instances = [
+        _ti("collect_bookings", -1, 0, 1, 2, 6),
+        _ti("charter.calendar_entry", 0, 6, 7, 9, 12),
+        _ti("charter.calendar_entry", 1, 6, 10, 11, 15),
+        _ti("charter.guest_page", 0, 6, 6, 8, 10),
+        _ti("charter.guest_page", 1, 6, 6, 8, 10, try_number=2),  # a retry: its first try's times are gone
+        _ti("run_summary", -1, 15, 15, 16, 17),
+    ]
+    found = throughput.phases(instances)
+
+    assert [(p.task, p.ready_to_queued, p.queued_to_running, p.running) for p in found] == [
+        ("collect_bookings", 1, 1, 4),
+        ("charter.calendar_entry", 1, 2, 3),
+        ("charter.calendar_entry", 4, 1, 4),
+        ("charter.guest_page", 0, 2, 2),
+        ("run_summary", 0, 1, 1),
+    ]
+    assert throughput.most_at_once(instances) == 3  # from 9 s to 10 s: calendar entry 0 and both guest pages
+    assert throughput.p95([1.0, 2.0, 3.0, 4.0, 100.0]) == 100.0
+    assert throughput.p95(list(map(float, range(1, 101)))) == 95.0
+    assert throughput.caps_at_once()["charter.cloudfront_invalidation"] >= 1
+    assert set(throughput.caps_at_once()) >= {"charter.calendar_entry", "charter.scc_event", "charter.guest_page"}
+
+
+def test_the_throughput_section_reads_out_both_executors_from_airflows_timestamps() -> None:
+    from collections import Counter
+
+    from benchmarks import throughput
+    from benchmarks.deployment import OutsideCalls
+
+    instances = [
+        _ti("collect_bookings", -1, 0, 1, 2, 6),
+        *[_ti(f"charter.{task}", n, 6, 7 + n, 8 + n, 10 + n) for n in range(2) for task in ("financials", "scc_event")],
+        _ti("run_summary", -1, 12, 12, 13, 14),
+    ]
+    run = {"start_date": "2026-06-01T12:00:00Z", "end_date": "2026-06-01T12:00:20Z"}
+    found = {
+        "run": run, "instances": instances, "unpaused": datetime(2026, 6, 1, 11, 59, 30, tzinfo=UTC), "cpu": 0.5,
+        "calls": OutsideCalls(aws={"s3": {"PutObject": 2}}, jada=Counter({"POST /calendar": 2}), scc=Counter()),
+        "slots": 8,
+    }  # fmt: skip
+
+    section = throughput.section_of({"local": found, "celery": found}, bookings=2)
+
+    assert [row.measured for row in section.rows] == [10.0, 10.0]
+    assert {row.baseline for row in section.rows} == {throughput.DAGS_TEST_SECONDS_PER_BOOKING}
+    text = "\n".join(section.details)
+    assert "| run wall time (start to end) | 20 s | 20 s |" in text
+    assert "| unpaused to run start (the cron tick) | 30 s | 30 s |" in text
+    assert "| calls to the services, per booking | 2.0 | 2.0 |" in text
+    assert "| `charter.scc_event` | 2 | 4 | 1.5 / 1.0 / 2.0 | 1.5 / 1.0 / 2.0 |" in text
+    assert "Calls of the poll: JADA POST /calendar x2, s3 PutObject x2." in text
+    assert "| all sampled (0, 0) | - | - |" in text  # no task log read: said, not made up
+
+
+def test_a_task_log_is_cut_at_the_task_runners_milestones() -> None:
+    from benchmarks import throughput
+
+    def line(at: str, event: str) -> str:
+        return json.dumps({"timestamp": f"2026-06-01T12:00:{at}Z", "level": "info", "event": event})
+
+    log = "\n".join([
+        line("00.000", "::group::Pre Execute"),
+        "not a JSON line",
+        line("05.500", "DAG bundles loaded: dags-folder"),
+        line("05.600", "Filling up the DagBag from dags/charter_booking_pipeline.py"),
+        line("06.000", "Worker startup parse complete"),
+        line("06.100", "::endgroup::"),
+        line("08.000", "::group::Post Execute"),
+        line("08.250", "::endgroup::"),
+    ])  # fmt: skip
+
+    cut = throughput.inside_task("charter.scc_event", 9.0, log)
+
+    assert cut == throughput.InsideTask("charter.scc_event", handover=5.5, parse=0.5, step=2.25, unlogged=0.75)
+    assert throughput.inside_task("charter.scc_event", 9.0, line("00.000", "::group::Pre Execute")) is None

@@ -7,16 +7,19 @@ leaves the deployment green for the next. The worker kill comes last: it leaves 
 
 from __future__ import annotations
 
+import itertools
+import json
 import time
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
+from urllib.parse import quote
 
 import pytest
 
 from benchmarks.bookings import csv_bytes, upcoming_charters
 from sandbox.topology import DAG_ID, Topology
-from tests.deployment.conftest import overlapping_on_two_hosts, require_system_deps, today
+from tests.deployment.conftest import overlapping_on_two_hosts, require_system_deps, today, when
 
 FIRST_POLL = 20
 KILL_POLL = 6
@@ -195,6 +198,88 @@ def test_clearing_one_bookings_scc_event_reruns_only_that_branch_and_repeats_not
     assert len(topology.stack.scc.outbox()) == outbox, "a second crew e-mail"
     assert len(_writes(topology, "jada")) == jada_writes
     assert _invalidations(topology) == invalidations
+
+
+def _as_conf(row: dict[str, str]) -> dict[str, str]:
+    """An export row as the trigger's ``conf.booking`` (CONTRACT.md section 1: section 3's fields, snake_case)."""
+    return {name.lower().replace(" ", "_"): value for name, value in row.items() if value}
+
+
+def _run_summary(topology: Topology, run_id: str) -> dict[str, Any]:
+    """What ``run_summary`` returned (its XCom, read through ``/api/v2``): counts and one row per booking."""
+    path = f"dags/{DAG_ID}/dagRuns/{quote(run_id, safe='')}/taskInstances/run_summary/xcomEntries/return_value"
+    value = topology.api.call("GET", path, params={"map_index": -1})["value"]
+    return dict(json.loads(value) if isinstance(value, str) else value)
+
+
+def test_a_manual_trigger_racing_a_poll_of_the_same_booking_waits_its_turn_and_repeats_nothing(
+    topology: Topology, first_poll: dict[str, Any]
+) -> None:
+    """Staff trigger a booking by hand just as the poll that holds it in an export is due: max_active_runs keeps
+    the runs one after the other, the booking is published once, and each run's summary says what it did."""
+    row = _rows(1, first_number=700)[0]
+    booking_id, external = row["Booking ID"], _external(row["Booking ID"])
+    outbox, invalidations = len(topology.stack.scc.outbox()), _invalidations(topology)
+    began = datetime.now(UTC)
+
+    topology.put_exports({f"boatsetter-race-{today().isoformat()}.csv": csv_bytes([row])})
+    # The poll first (what the schedule would start now; a scheduled poll may come in between too), then staff.
+    poll = topology.api.trigger(DAG_ID)
+    manual = topology.api.trigger(DAG_ID, conf={"booking": _as_conf(row)})
+    assert topology.api.wait_for_run(DAG_ID, poll, timeout=300) == "success"
+    assert topology.api.wait_for_run(DAG_ID, manual, timeout=300) == "success"
+
+    # max_active_runs=1: no two runs of the window ran at the same moment (the manual one waited, queued).
+    window = [
+        run
+        for run in topology.api.runs(DAG_ID)
+        if run["start_date"] and (run["end_date"] is None or when(run["end_date"]) > began)
+    ]
+    assert {poll, manual} <= {run["dag_run_id"] for run in window}
+    ordered = sorted(window, key=lambda run: when(run["start_date"]))
+    for earlier, later in itertools.pairwise(ordered):
+        assert earlier["end_date"], f"{earlier['dag_run_id']} still running when {later['dag_run_id']} started"
+        assert when(later["start_date"]) >= when(earlier["end_date"]), (earlier, later)
+    assert {run["state"] for run in window if run["end_date"]} == {"success"}
+
+    # Every artifact once: one entry, one event, one invitation per crew member with an address, one page, one
+    # invalidation (CONTRACT.md section 7: one per upload of the page).
+    assert len(topology.stack.jada.entries(external)) == 1
+    (event,) = topology.stack.scc.events(external)
+    mails = topology.stack.scc.outbox()[outbox:]
+    crew = sorted(member["email"] for member in event["crew"] if member.get("email"))
+    assert crew, "the event names no crew member with an address: nothing to count"
+    assert sorted(mail["to"] for mail in mails) == crew
+    assert {(mail["kind"], mail["external_ref"]) for mail in mails} == {("invitation", external)}
+    record = _ledger(topology)[booking_id]
+    assert record["state"] == "published"
+    page = f"jada-guest-{record['session_id']}.html"
+    assert len([call for call in topology.stack.aws.calls("s3", "PutObject") if call["path"].endswith(page)]) == 1
+    assert _invalidations(topology) == invalidations + 1
+
+    # The summaries tell the truth: one run published the booking (with the ids the services hold), every other
+    # run of the window published, updated and failed nothing, and the one that came second says what it saw.
+    summaries = {run["dag_run_id"]: _run_summary(topology, run["dag_run_id"]) for run in window if run["end_date"]}
+    listing = {
+        run_id: [line for line in found["bookings"] if line["booking_id"] == booking_id]
+        for run_id, found in summaries.items()
+    }
+    (publisher,) = [run_id for run_id, rows in listing.items() if rows]
+    (published,) = listing[publisher]
+    assert published["outcome"] == "published"
+    assert published["calendar_id"] == topology.stack.jada.entries(external)[0]["id"]
+    assert published["scc_event_id"] == event["event_id"]
+    assert summaries[publisher]["counts"]["published"] == 1
+    for run_id, found in summaries.items():
+        counts = found["counts"]
+        assert counts["failed"] == 0, run_id
+        if run_id != publisher:
+            assert (counts["published"], counts["updated"], counts["cancelled"]) == (0, 0, 0), (run_id, counts)
+    if publisher != manual:
+        assert summaries[manual]["counts"]["unchanged"] == 1, summaries[manual]
+    else:  # the manual run went first: the poll that read the export after it found its row older
+        readers = [found["counts"] for run_id, found in summaries.items() if found["counts"]["files_read"]]
+        assert [c["older_rows_ignored"] + c["unchanged"] for c in readers] == [1], readers
 
 
 def _secrets(topology: Topology) -> dict[str, str]:
