@@ -1,6 +1,7 @@
 """``python -m benchmarks`` (``make bench``): run the benchmarks, print the table, write docs/PERFORMANCE.md.
 
-    python -m benchmarks                      # all of them (about ten minutes), then docs/PERFORMANCE.md
+    python -m benchmarks                      # all of them (about 35 minutes: the two topology sections take
+                                              # most), then docs/PERFORMANCE.md
     python -m benchmarks --quick --output X   # tiny sizes, one repetition each: checks the machinery
     python -m benchmarks --only intake        # some of them; the page is written only with --output
     python -m benchmarks --only throughput --output docs/PERFORMANCE.md   # re-measure one section of the page

@@ -242,15 +242,7 @@ def performance_page(
     for section in sections:
         if section.error:
             lines += ["", f"**{section.title} did not run:** {section.error}"]
-    lines += [
-        "",
-        "Result: "
-        + (
-            "every target met."
-            if not misses
-            else "MISS in " + ", ".join(section.title for section in misses) + " (see below)."
-        ),
-    ]
+    lines += ["", result_line([section.title for section in misses])]
     lines += [
         "",
         "## Machine",
@@ -309,7 +301,29 @@ def updated_page(page: str, sections: Sequence[Section], *, command: str, finish
             if not later:
                 body = ["", *body]
             lines[at:at] = body
+    # The page's verdict, with these sections' new results in place of their old ones.
+    verdict = next((i for i, line in enumerate(lines) if line.startswith(RESULT)), None)
+    if verdict is not None:
+        missed = set(_missed_titles(lines[verdict]))
+        missed -= {section.title for section in sections}
+        missed |= {section.title for section in sections if section.missed}
+        lines[verdict] = result_line(sorted(missed, key=_section_number))
     return "\n".join(lines).rstrip() + "\n"
+
+
+RESULT = "Result: "
+_MISSED = "MISS in "
+_SEE_BELOW = " (see below)."
+
+
+def result_line(missed: Sequence[str]) -> str:
+    """The page's verdict: every target met, or the titles of the sections that missed one."""
+    return RESULT + (_MISSED + ", ".join(missed) + _SEE_BELOW if missed else "every target met.")
+
+
+def _missed_titles(line: str) -> list[str]:
+    text = line.removeprefix(RESULT)
+    return text.removeprefix(_MISSED).removesuffix(_SEE_BELOW).split(", ") if text.startswith(_MISSED) else []
 
 
 def _section_number(title: str) -> float:

@@ -267,6 +267,13 @@ def test_measuring_one_section_again_changes_only_its_rows_and_its_part_of_the_p
     assert updated.index("## 2. Poll") < updated.index("## 3. Throughput") < updated.index("## 4. Later")
     assert "`python -m benchmarks --only poll throughput` on 2026-06-01 13:00 UTC" in updated
     assert updated.count("## 2. Poll") == 1
+    # The verdict follows: 2. Poll missed its target, and now meets it.
+    assert "Result: MISS in 2. Poll (see below)." in page
+    assert "Result: every target met." in updated
+    missed_again = Section("b", "2. Poll", rows=[row("poll: y", passed=False)], details=[])
+    assert "Result: MISS in 2. Poll (see below)." in updated_page(
+        updated, [missed_again], command="c", finished=start, load_before="", load_after=""
+    )
     # Unchanged outside those two: the header, the machine, the other sections.
     assert updated.split("| benchmark |")[0] == page.split("| benchmark |")[0]
     assert (
