@@ -785,7 +785,9 @@ def main(argv: list[str] | None = None) -> int:
     home.mkdir(parents=True)
     os.environ.setdefault("AIRFLOW_HOME", str(home / "this-process"))
     os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
-    signal.signal(signal.SIGTERM, _raise_stop)
+    # Also SIGINT: a shell that starts this in the background hands it SIGINT ignored, and Ctrl-C must still stop it.
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, _raise_stop)
     topology = Topology(
         args.executor, home=home, poll_schedule="*/2 * * * *", admin=LOCAL_LOGIN, api_port=args.api_port
     )
