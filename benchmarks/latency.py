@@ -241,12 +241,7 @@ class Bench:
         return not watcher or not self.top.api.call("GET", f"dags/{DAG_ID}/assets/queuedEvents")["total_entries"]
 
     def wait(self, what: str, done: Callable[[], bool], timeout: float) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if done():
-                return
-            time.sleep(0.5)
-        raise RuntimeError(f"not within {timeout:.0f} s: {what}")
+        self.top.wait(what, done, timeout)
 
     def xcom(self, run_id: str, task_id: str, map_index: int = -1) -> Any:
         path = f"dags/{DAG_ID}/dagRuns/{quote(run_id, safe='')}/taskInstances/{task_id}/xcomEntries/return_value"

@@ -21,6 +21,7 @@ API (for tests, benchmarks and ``make run-celery``)::
         top.kill_worker(1)           # SIGKILL worker 1 and every process of its session (a machine dying)
         top.component_log("scheduler")   # what a component wrote to stdout/stderr
         top.listeners()              # (address, port) of every TCP listener the started processes hold
+        top.wait("the run", lambda: ..., timeout=60)   # poll until true; fails early when a component exited
 
     with Topology("local", exports_queue=True) as top:   # CHARTER_EXPORTS_QUEUE_URL: a queue of this start's own
         top.watch_exports()          # bootstrap the queue + bucket notification, unpause, wait for the watcher
@@ -449,7 +450,7 @@ class Topology:
         file_token = self.api.call("GET", f"dags/{DAG_ID}/details")["file_token"]
         self.api.request("PUT", f"parseDagFile/{file_token}").raise_for_status()
         # The watcher starts once the unpaused DAG's asset is linked to its trigger.
-        self._wait(
+        self.wait(
             "the triggerer to run the exports queue watcher",
             lambda: "SqsSensorTrigger" in self.component_log("triggerer"),
             timeout,
@@ -462,7 +463,7 @@ class Topology:
             found = sqs.get_queue_attributes(QueueUrl=self.exports_queue_url, AttributeNames=names)["Attributes"]
             return sum(int(found[name]) for name in names) == 0
 
-        self._wait("the exports queue to be drained", drained, timeout / 2)
+        self.wait("the exports queue to be drained", drained, timeout / 2)
         return report
 
     def kill_worker(self, number: int) -> None:
@@ -548,17 +549,17 @@ class Topology:
             worker = [airflow_bin(), "celery", "worker", "--celery-hostname", hostname, *skip]
             self._spawn(f"worker-{number}", _with_hostname(hostname, worker))
 
-        self._wait("the API server", lambda: bool(self.api.healthy()), timeout)
+        self.wait("the API server", lambda: bool(self.api.healthy()), timeout)
         expected = ("scheduler", "triggerer", "dag_processor")
-        self._wait(
+        self.wait(
             "scheduler, triggerer and dag-processor heartbeats",
             lambda: all(self.api.healthy().get(part) == "healthy" for part in expected),
             timeout,
         )
-        self._wait(f"the DAG {DAG_ID} to be parsed", lambda: self.api.dag_known(DAG_ID), timeout)
+        self.wait(f"the DAG {DAG_ID} to be parsed", lambda: self.api.dag_known(DAG_ID), timeout)
         for number in range(1, self.workers + 1):
             log_name = f"worker-{number}"
-            self._wait(log_name, lambda name=log_name: " ready." in self.component_log(name), timeout)  # type: ignore[misc]
+            self.wait(log_name, lambda name=log_name: " ready." in self.component_log(name), timeout)  # type: ignore[misc]
 
     def _start_storage(self) -> dict[str, str]:
         """A private PostgreSQL cluster and redis-server on free loopback ports; what compose's ${...} need."""
@@ -632,8 +633,8 @@ class Topology:
                 str(redis_dir),
             ],
         )
-        self._wait("PostgreSQL", lambda: _create_database(pg_port, password), 60)
-        self._wait("Redis", lambda: _redis_ping(redis_port), 30)
+        self.wait("PostgreSQL", lambda: _create_database(pg_port, password), 60)
+        self.wait("Redis", lambda: _redis_ping(redis_port), 30)
         return {
             "POSTGRES_PASSWORD": password,
             "POSTGRES_HOST": f"127.0.0.1:{pg_port}",
@@ -701,7 +702,9 @@ class Topology:
                 start_new_session=True,  # its own session: stop() reaches every process it forks
             )
 
-    def _wait(self, what: str, ready: Callable[[], bool], timeout: float) -> None:
+    def wait(self, what: str, ready: Callable[[], bool], timeout: float) -> None:
+        """Until ``ready()`` is true (an exception counts as not yet); fails at once, with its log, when a component
+        has exited, and after ``timeout`` seconds."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             dead = [name for name, p in self.processes.items() if p.poll() is not None]

@@ -12,8 +12,7 @@ one a test triggered.
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import quote
@@ -78,12 +77,11 @@ def test_local_executor_runs_a_bookings_tasks_at_the_same_time_on_loopback_only(
 
 def settle(top: Topology, timeout: float = 300) -> None:
     """Wait until no run of the DAG is queued or running."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if all(run["state"] not in ("queued", "running") for run in top.api.runs(DAG_ID)):
-            return
-        time.sleep(2)
-    raise TimeoutError("runs still going")
+
+    def quiet() -> bool:
+        return all(run["state"] not in ("queued", "running") for run in top.api.runs(DAG_ID))
+
+    top.wait("no run queued or running", quiet, timeout)
 
 
 def booking_tasks(top: Topology, run_id: str, booking: str = BOOKING) -> list[dict[str, Any]]:
@@ -170,15 +168,6 @@ def test_clearing_an_older_runs_booking_tasks_keeps_the_newer_booking(topology: 
 # charter_aftercare
 
 
-def wait_until(what: str, ready: Callable[[], bool], timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if ready():
-            return
-        time.sleep(2)
-    raise TimeoutError(f"still {what} after {timeout:.0f} s")
-
-
 def publish(top: Topology, booking: dict[str, str]) -> None:
     """Drop an export holding ``booking`` and run the pipeline by hand (REST), until its page is invalidated."""
     name = f"after-deploy-{booking['Updated At'][:10]}.csv"
@@ -186,7 +175,7 @@ def publish(top: Topology, booking: dict[str, str]) -> None:
     top.put_exports({name: csv_bytes([booking])})
     assert top.api.wait_for_run(DAG_ID, top.api.trigger(DAG_ID), timeout=300) == "success"
     # Another run (a scheduled poll) may have taken the export first: wait for its page's invalidation too.
-    wait_until("no new invalidation", lambda: len(invalidations_naming(top, "")) > before, timeout=120)
+    top.wait("a new invalidation", lambda: len(invalidations_naming(top, "")) > before, timeout=120)
 
 
 def run_aftercare(top: Topology, now: datetime) -> dict[str, Any]:
