@@ -14,7 +14,8 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-KINDS = ("crew_declined", "crew_pending", "crew_all_clear", "drift")
+# publish_failed and publish_recovered: CONTRACT.md section 15 (publishing/desk_alerts.py decides them).
+KINDS = ("crew_declined", "crew_pending", "crew_all_clear", "drift", "publish_failed", "publish_recovered")
 
 # An e-mail address anywhere in the text: crew and guest addresses are internal (CONTRACT.md sections 7 and 11).
 _EMAIL = re.compile(r"[^\s@<>()\[\]]+@[^\s@<>()\[\]]+\.[^\s@<>()\[\]]+")

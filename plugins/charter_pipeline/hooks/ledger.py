@@ -5,9 +5,11 @@ Item layout (one per booking; the pipeline owns every attribute but the key):
   row_digest                digest of that row as written (CSV), so the poll can skip it when it comes again
   fingerprint, status, source, state, session_id, calendar_id, scc_event_id, page_hash, invalidation_id
   <step>_fp, <step>_result, <step>_at   per step in ledger.STEPS: the fingerprint it last completed for
+  <step>_failure            the kind of answer its last failure got (FailureKind), "" once it completes again
   attempts, last_error, first_seen_at, updated_at
   alerts_sent (string set), crew_alert_open, crew_answers, crew_checked_at, retired_hash, retired_at,
   retired_invalidation_id   aftercare bookkeeping (CONTRACT.md section 11), written only by its own methods
+  stuck_alert_open          the publish_failed alert awaiting its publish_recovered (CONTRACT.md section 15)
 and one bookkeeping item ``#poll-state``: the export files already read (gzip JSON, so years of files fit the
 400 KB item limit) and the backlog of bookings that still need work (failed, or beyond max_bookings_per_run).
 Per month, one ``#charters starting in YYYY-MM`` item: booking id -> UTC start, for the staff page (index_charters).
@@ -56,7 +58,9 @@ _PLAIN_FIELDS = (
     "row_digest",
 )
 # Written only by the aftercare methods below; read with every whole record.
-_AFTERCARE_FIELDS = ("crew_alert_open", "crew_answers", "crew_checked_at", "retired_hash", "retired_at")
+_AFTERCARE_FIELDS = (
+    "crew_alert_open", "crew_answers", "crew_checked_at", "retired_hash", "retired_at", "stuck_alert_open",
+)  # fmt: skip
 _STEP_FP = tuple(f"{step}_fp" for step in STEPS)
 _ABSENT: Mapping[str, str] = {}
 # The attributes of a RecordSummary. "state" is a DynamoDB reserved word, hence names through placeholders.
@@ -228,6 +232,7 @@ class LedgerHook(AwsBaseHook):
         if step not in STEPS:
             raise ValueError(f"unknown step {step!r}")
         values: dict[str, Any] = {f"{step}_fp": fingerprint, f"{step}_result": result, f"{step}_at": now_iso()}
+        values[f"{step}_failure"] = ""  # done: its earlier failures no longer describe the booking
         values.update({k: v for k, v in artifacts.items() if v})
         self._update(booking_id, values, condition=_fingerprint_condition(fingerprint))
 
@@ -235,13 +240,21 @@ class LedgerHook(AwsBaseHook):
         """Store artifact ids as soon as they exist, before the step is complete (a later failure keeps them)."""
         self._update(booking_id, {k: v for k, v in artifacts.items() if v})
 
-    def record_failure(self, booking_id: str, step: str, message: str, fingerprint: str = "") -> None:
+    def record_failure(
+        self, booking_id: str, step: str, message: str, fingerprint: str = "", *, kind: str = ""
+    ) -> None:
         """Note a failed step: the next poll retries the booking, and the summary shows the reason. With a
         ``fingerprint``, only while that is the recorded snapshot (else ``StaleSnapshot``): an older snapshot's
-        failure says nothing about the newer one."""
+        failure says nothing about the newer one. ``kind`` is the kind of answer (desk_alerts.FailureKind): the
+        desk's publish_failed alert is one per step and kind (CONTRACT.md section 15)."""
         self._update(
             booking_id,
-            {f"{step}_result": f"failed: {message}"[:500], f"{step}_at": now_iso(), "last_error": message[:500]},
+            {
+                f"{step}_result": f"failed: {message}"[:500],
+                f"{step}_at": now_iso(),
+                "last_error": message[:500],
+                f"{step}_failure": kind,
+            },
             add_attempt=True,
             condition=_fingerprint_condition(fingerprint) if fingerprint else None,
         )
@@ -331,14 +344,28 @@ class LedgerHook(AwsBaseHook):
                 return
             request["ExclusiveStartKey"] = answer["LastEvaluatedKey"]
 
-    def record_alert_sent(self, booking_id: str, alert_id: str, *, crew_alert_open: str | None = None) -> None:
+    def record_alert_sent(
+        self,
+        booking_id: str,
+        alert_id: str,
+        *,
+        crew_alert_open: str | None = None,
+        stuck_alert_open: str | None = None,
+    ) -> None:
         """Add ``alert_id`` to the booking's delivered alerts (a string set: parallel writers never lose one), and
-        when given, set the crew alert awaiting an all-clear ("" once it is cleared), in the same update."""
+        when given, set the crew alert awaiting an all-clear, or the publish_failed alert awaiting its
+        publish_recovered ("" once it is cleared), in the same update."""
         values: dict[str, Any] = {":sent": {"SS": [alert_id]}}
         expression = "ADD alerts_sent :sent"
+        sets = []
         if crew_alert_open is not None:
-            expression += " SET crew_alert_open = :open"
+            sets.append("crew_alert_open = :open")
             values[":open"] = {"S": crew_alert_open}
+        if stuck_alert_open is not None:
+            sets.append("stuck_alert_open = :stuck")
+            values[":stuck"] = {"S": stuck_alert_open}
+        if sets:
+            expression += " SET " + ", ".join(sets)
         self.calls += 1
         self.client.update_item(
             TableName=self.table_name,
@@ -644,6 +671,7 @@ def record_from_item(item: Mapping[str, Any]) -> LedgerRecord:
         order_key=json.loads(order_key) if order_key else None,
         step_fingerprints={step: text(f"{step}_fp") for step in STEPS if text(f"{step}_fp")},
         step_results={step: text(f"{step}_result") for step in STEPS if text(f"{step}_result")},
+        step_failures={step: text(f"{step}_failure") for step in STEPS if text(f"{step}_failure")},
         attempts=int(attempts) if attempts else 0,
         **{name: text(name) for name in _PLAIN_FIELDS},
         alerts_sent=frozenset(item.get("alerts_sent", _ABSENT).get("SS", ())),

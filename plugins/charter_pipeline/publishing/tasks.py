@@ -9,6 +9,7 @@ from datetime import datetime
 from typing import Any
 
 from charter_pipeline.booking import BookingError
+from charter_pipeline.config import PipelineConfig
 from charter_pipeline.publishing.booking_steps import BookingSteps
 from charter_pipeline.publishing.poll import Poll
 from charter_pipeline.publishing.summary import summarize, summary_table
@@ -80,12 +81,32 @@ def summary_task(intake: Mapping[str, Any] | None, work: list[dict[str, Any]] | 
     """``run_summary``: log the table, and fail the run (red in the UI) if the intake or any booking failed."""
     from airflow.sdk.exceptions import AirflowFailException
 
+    from charter_pipeline.hooks.ops_alerts import LOGGED, SENT
+
     config = pipeline_config()
     summary = summarize(config, intake, work)
     log.info("%s", summary_table(summary))
+    summary["desk_alerts"] = _tell_the_desk(config, summary, work or [])
     if intake is None:
         raise AirflowFailException("collect_bookings did not finish: nothing was processed (see its log).")
     failed = summary["counts"]["failed"]
     if failed:
         raise AirflowFailException(f"{failed} booking(s) failed; the next poll retries them. See the table above.")
+    undelivered = [n["booking_id"] for n in summary["desk_alerts"] if n["outcome"] not in (SENT, LOGGED)]
+    if undelivered:
+        raise AirflowFailException(
+            f"Every booking is done, but the desk's alert for {', '.join(undelivered)} was not delivered (see above)."
+        )
     return summary
+
+
+def _tell_the_desk(config: PipelineConfig, summary: Mapping[str, Any], work: list[dict[str, Any]]) -> list[Any]:
+    """publish_failed / publish_recovered alerts (CONTRACT.md section 15), after the outcomes are settled: every
+    booking's tries are spent by now, and the ledger says which bookings are stuck and which completed."""
+    from charter_pipeline.hooks.ledger import LedgerHook
+    from charter_pipeline.hooks.ops_alerts import OpsAlertsHook
+    from charter_pipeline.publishing.desk_alerts import desk_alerts_for, tell_the_desk
+
+    stuck, completed = desk_alerts_for(summary, work)
+    notes = tell_the_desk(stuck, completed, ledger=LedgerHook(config.ledger_table), desk=OpsAlertsHook())
+    return [note.to_json() for note in notes]
