@@ -17,19 +17,14 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from charter_pipeline.booking import Booking
 from charter_pipeline.config import PipelineConfig
 from charter_pipeline.crew import external_ref
-from charter_pipeline.ledger import (
-    LedgerRecord,
-)
+from charter_pipeline.ledger import LedgerRecord, skipped_result
 from charter_pipeline.service_state import changed_fields, payload_hash, pick_existing
 from charter_pipeline.task_runtime import ConfiguredHooks, describe
-
-if TYPE_CHECKING:
-    pass
 
 log = logging.getLogger(__name__)
 
@@ -321,10 +316,11 @@ class BookingSteps(ConfiguredHooks):
                 return {"invalidation_id": "", "result": result}
             session_id, digest, found = record.session_id or session_id, record.page_hash, False
         invalidation_id = ""
-        if record.invalidated_hash == digest or found:
+        unchanged = record.invalidated_hash == digest or found
+        if unchanged:
             result = "page unchanged since its last invalidation"
         elif not self.config.cloudfront_distribution_id:
-            result = "skipped: cloudfront_distribution_id is empty"
+            result = skipped_result("cloudfront_distribution_id is empty")
             log.info("%s: invalidation skipped because cloudfront_distribution_id is empty.", self.booking.label)
         else:
             invalidation_id = self.portal.invalidate_page(session_id, digest) or ""
@@ -335,7 +331,7 @@ class BookingSteps(ConfiguredHooks):
             self.fp,
             result,
             invalidation_id=invalidation_id,
-            invalidated_hash=digest if invalidation_id or result.startswith("page unchanged") else "",
+            invalidated_hash=digest if invalidation_id or unchanged else "",
         )
         log.info("%s: %s", self.booking.label, result)
         return {"invalidation_id": invalidation_id, "result": result}

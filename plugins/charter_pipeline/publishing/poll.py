@@ -15,9 +15,8 @@ from typing import TYPE_CHECKING, Any
 from charter_pipeline.booking import Booking, fingerprint
 from charter_pipeline.config import PipelineConfig
 from charter_pipeline.ledger import (
-    RECORDED_NOT_A_CHARTER,
-    RECORDED_PAST,
     Action,
+    BookingState,
     LedgerRecord,
     decide,
     is_newer,
@@ -314,8 +313,9 @@ class Poll:
                 or record.row_digest != candidate.source.row_digest  # stored, so the next poll can skip this row
                 or record.snapshot != booking.to_dict()
             ):
+                state: str
                 if action.needs_work:
-                    state = "pending"
+                    state = BookingState.PENDING
                 elif action is Action.UNCHANGED and record is not None:
                     state = record.state  # a re-export with a newer Updated At: only the ordering key moves
                 else:
@@ -336,8 +336,14 @@ def _with_progress(rows: Sequence[RawRow], name: str) -> Iterator[RawRow]:
         yield row
 
 
-def _record_only_state(action: Action) -> str:
-    return {Action.RECORD_PAST: RECORDED_PAST, Action.RECORD_ONLY: RECORDED_NOT_A_CHARTER}.get(action, "recorded")
+def _record_only_state(action: Action) -> BookingState:
+    return _RECORD_ONLY_STATES.get(action, BookingState.RECORDED)
+
+
+_RECORD_ONLY_STATES = {
+    Action.RECORD_PAST: BookingState.RECORDED_PAST,
+    Action.RECORD_ONLY: BookingState.RECORDED_NOT_A_CHARTER,
+}
 
 
 def _record_only_reason(action: Action, booking: Booking) -> str:
