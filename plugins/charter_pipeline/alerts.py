@@ -95,11 +95,11 @@ def alert_findings(text: str, *, secrets: Iterable[str | None] = ()) -> list[str
     """Why ``text`` may not be sent, one line per finding; empty when it is clean.
 
     Money is an amount ("$25", "150.00", "25 USD"), judged line by line by the same rule as the SCC notes scrub
-    (``crew.holds_amount``). Words alone ("the entry's money fields differ") are not money: a drift alert must be
+    (``money_words.holds_amount``). Words alone ("the entry's money fields differ") are not money: a drift alert must be
     able to say which fields differ without saying by how much. A secret is one of ``secrets`` (the connection's
     own password, say) or a shape any secret has (an AWS key id, a written-out bearer token).
     """
-    from charter_pipeline.crew import holds_amount
+    from charter_pipeline.money_words import holds_amount
 
     findings = [
         f"line {number} holds an amount" for number, line in enumerate(text.splitlines(), 1) if holds_amount(line)

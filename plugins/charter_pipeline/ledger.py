@@ -37,6 +37,11 @@ DRIFT_REPORT_ID = "#drift-report: the last charter_reconcile run's findings (pip
 STEPS = ("calendar", "scc", "scrub", "page", "invalidation")
 _step_fingerprints = itemgetter(*STEPS)
 
+# How often the poll weighs a booking again, or a step does its work again, when a newer snapshot of it was
+# recorded at the same moment (the ledger's conditional write refused theirs). Beyond that a step's task fails and
+# Airflow's retry starts it afresh; each new snapshot needs a poll, so this is never reached in practice.
+SNAPSHOT_ROUNDS = 3
+
 
 # How a step's result (``LedgerRecord.step_results``, "what it last did, in words") marks the two outcomes the
 # staff page tells apart from plain "done". Written and read only through the functions below, so the words a

@@ -22,15 +22,11 @@ from typing import Any
 from charter_pipeline.booking import Booking
 from charter_pipeline.config import PipelineConfig
 from charter_pipeline.crew import external_ref
-from charter_pipeline.ledger import LedgerRecord, skipped_result
+from charter_pipeline.ledger import SNAPSHOT_ROUNDS, LedgerRecord, skipped_result
 from charter_pipeline.service_state import changed_fields, payload_hash, pick_existing
 from charter_pipeline.task_runtime import ConfiguredHooks, describe
 
 log = logging.getLogger(__name__)
-
-# How often a step does its work again because a newer snapshot was recorded while it ran; beyond that the task
-# fails and Airflow's retry starts it afresh (each new snapshot needs a poll, so this is never reached in practice).
-SNAPSHOT_ROUNDS = 3
 
 
 class BookingSteps(ConfiguredHooks):
@@ -188,7 +184,8 @@ class BookingSteps(ConfiguredHooks):
             return self.newest(self._scc_event)
 
     def _scc_event(self, record: LedgerRecord) -> dict[str, Any]:
-        from charter_pipeline.crew import assigned_crew, proper_names, scc_event_payload, scrub_notes
+        from charter_pipeline.crew import assigned_crew, scc_event_payload
+        from charter_pipeline.money_words import proper_names, scrub_notes
 
         ref = external_ref(self.booking_id)
         if self.booking.is_charter:

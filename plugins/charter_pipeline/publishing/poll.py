@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from charter_pipeline.booking import Booking, fingerprint
 from charter_pipeline.config import PipelineConfig
 from charter_pipeline.ledger import (
+    SNAPSHOT_ROUNDS,
     Action,
     BookingState,
     LedgerRecord,
@@ -33,8 +34,6 @@ log = logging.getLogger(__name__)
 
 
 QUARANTINE_LISTED = 50
-# How often the poll weighs a booking again when another poll recorded a snapshot of it at the same moment.
-SNAPSHOT_ROUNDS = 3
 # A progress line every this many rows when an export is large.
 PROGRESS_EVERY = 10_000
 
@@ -193,14 +192,8 @@ class Poll:
 
     def _quarantine(self, export: ExportFile, problems: list[RowProblem]) -> None:
         for problem in problems:
-            record = {
-                "source": problem.source,
-                "row": problem.row,
-                "reason": problem.reason,
-                "raw": problem.raw,
-                "export_version": export.version,
-                "quarantined_at": self.now.isoformat(),
-            }
+            # The contract's four fields (RowProblem), then when and from which version of the file.
+            record = {**problem.to_dict(), "export_version": export.version, "quarantined_at": self.now.isoformat()}
             # The name is derived from the file version and row, so re-reading a file overwrites, never duplicates.
             stem = export.name.rsplit("/", 1)[-1]
             version = hashlib.sha256(export.version.encode()).hexdigest()[:10]
