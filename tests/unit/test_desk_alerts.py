@@ -198,10 +198,8 @@ def test_tell_the_desk_sends_records_and_goes_on_past_an_undelivered_alert() -> 
     notes = tell_the_desk({"BS-1001": FP, "BS-1002": FP, "BS-gone": FP}, [], ledger=ledger, desk=desk)  # type: ignore[arg-type]
     again = tell_the_desk({"BS-1002": FP}, [], ledger=ledger, desk=desk)  # type: ignore[arg-type]
 
-    assert [(n.booking_id, n.outcome.split(":")[0]) for n in notes] == [
-        ("BS-1001", "not delivered"),
-        ("BS-1002", "sent"),
-    ]
+    assert [(n.booking_id, n.delivery) for n in notes] == [("BS-1001", "failed"), ("BS-1002", "sent")]
+    assert "unavailable after 4 attempts" in notes[0].error
     assert [a.booking_id for a in desk.alerts] == ["BS-1002"]
     assert [(b, open_ == a) for b, a, open_ in ledger.sent] == [("BS-1002", True)]
     assert again == [], "delivered once, never again"

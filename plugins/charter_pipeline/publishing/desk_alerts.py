@@ -18,9 +18,9 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
-from charter_pipeline.alerts import Alert, alert_findings, alert_id
+from charter_pipeline.alerts import Alert, AlertDelivery, AlertKind, alert_findings, alert_id
 from charter_pipeline.ledger import STEPS, LedgerRecord
-from charter_pipeline.publishing.summary import OUTCOME_OF_ACTION
+from charter_pipeline.publishing.summary import OUTCOME_OF_ACTION, Outcome
 
 if TYPE_CHECKING:
     from charter_pipeline.hooks.ledger import LedgerHook
@@ -28,8 +28,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-PUBLISH_FAILED = "publish_failed"
-PUBLISH_RECOVERED = "publish_recovered"
+PUBLISH_FAILED = AlertKind.PUBLISH_FAILED
+PUBLISH_RECOVERED = AlertKind.PUBLISH_RECOVERED
 
 
 class FailureKind(StrEnum):
@@ -151,12 +151,19 @@ class DeskNote:
     """What the run did about one booking's alert, for the log and the summary's XCom."""
 
     booking_id: str
-    kind: str
+    kind: AlertKind
     alert_id: str
-    outcome: str  # "sent", "logged", or "not delivered: <why>"
+    delivery: AlertDelivery  # sent, logged (no connection) or failed
+    error: str = ""  # why it failed
 
     def to_json(self) -> dict[str, str]:
-        return {"booking_id": self.booking_id, "kind": self.kind, "alert_id": self.alert_id, "outcome": self.outcome}
+        return {
+            "booking_id": self.booking_id,
+            "kind": str(self.kind),
+            "alert_id": self.alert_id,
+            "delivery": str(self.delivery),
+            "error": self.error,
+        }
 
 
 def tell_the_desk(
@@ -189,10 +196,10 @@ def tell_the_desk(
             ledger.record_alert_sent(booking_id, alert.alert_id, stuck_alert_open=still_open)
         # One alert's failure must not keep the desk from hearing about the others (CONTRACT.md section 8).
         except Exception as exc:
-            notes.append(DeskNote(booking_id, alert.kind, alert.alert_id, f"not delivered: {describe(exc)}"))
+            notes.append(DeskNote(booking_id, alert.kind, alert.alert_id, AlertDelivery.FAILED, describe(exc)))
             log.warning("%s: %s alert %s not delivered: %s", booking_id, alert.kind, alert.alert_id, describe(exc))
         else:
-            notes.append(DeskNote(booking_id, alert.kind, alert.alert_id, how))
+            notes.append(DeskNote(booking_id, alert.kind, alert.alert_id, AlertDelivery(how)))
             log.info("%s: %s alert %s %s", booking_id, alert.kind, alert.alert_id, how)
     return notes
 
@@ -200,7 +207,8 @@ def tell_the_desk(
 def desk_alerts_for(summary: Mapping[str, Any], work: Iterable[Mapping[str, Any]]) -> tuple[dict[str, str], list[str]]:
     """From the run's settled table: the bookings left failed (with the fingerprint worked on) and completed."""
     fingerprints = {item["booking_id"]: item["fingerprint"] for item in work}
-    stuck = {r["booking_id"]: fingerprints[r["booking_id"]] for r in summary["bookings"] if r["outcome"] == "failed"}
+    rows = summary["bookings"]
+    stuck = {r["booking_id"]: fingerprints[r["booking_id"]] for r in rows if r["outcome"] == Outcome.FAILED}
     in_sync = set(OUTCOME_OF_ACTION.values())  # the outcomes of a booking the run brought in sync
-    completed = [r["booking_id"] for r in summary["bookings"] if r["outcome"] in in_sync]
+    completed = [r["booking_id"] for r in rows if r["outcome"] in in_sync]
     return stuck, completed
