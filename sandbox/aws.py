@@ -386,21 +386,33 @@ class AwsProxy(SandboxService):
         return self.inject(service=service, operation=operation, mode="status", status=status, code=code, count=count)
 
     def chaos(
-        self, service: str, rate: float, *, operation: str = "*", kinds: tuple[str, ...] = (), seed: int | None = None
+        self,
+        rate: float,
+        *,
+        seed: int | None = None,
+        service: str = "*",
+        operation: str = "*",
+        kinds: tuple[str, ...] = (),
     ) -> list[Fault]:
-        """From now on, ``rate`` of the calls of ``service`` (and ``operation``) fail, each of the service's
-        ``AWS_FAULT_KINDS`` (or of ``kinds``, by name) taking an equal share; ``seed`` restarts the draws.
+        """From now on, ``rate`` of the calls of ``service`` (every one of ``AWS_FAULT_KINDS`` by default; and
+        ``operation``) fail, each of that service's kinds (or of ``kinds``, by name) taking an equal share;
+        ``seed`` restarts the draws.
 
-        ``chaos("dynamodb", 0.3)`` makes 30% of DynamoDB calls answer 500, a throughput or throttling error, or
-        reset the connection, or lose the answer after the write landed. Armed until ``clear_faults``."""
-        known = AWS_FAULT_KINDS[service]
-        chosen = [k for k in known if not kinds or k.name in kinds]
-        unknown = set(kinds) - {k.name for k in known}
-        if unknown or not chosen:
-            raise ValueError(f"kinds: {sorted(unknown)} not among {service}'s {[k.name for k in known]}")
+        ``chaos(0.3, service="dynamodb")`` makes 30% of DynamoDB calls answer 500, a throughput or throttling
+        error, reset the connection, or lose the answer after the write landed. Armed until ``clear_faults``."""
+        services = list(AWS_FAULT_KINDS) if service == "*" else [service]
         if seed is not None:
             self.faults.reseed(seed)
-        return [self.inject(k.fault(service, operation, count=None, rate=rate / len(chosen))) for k in chosen]
+        armed: list[Fault] = []
+        for name in services:
+            known = AWS_FAULT_KINDS[name]
+            chosen = [k for k in known if not kinds or k.name in kinds]
+            unknown = set(kinds) - {k.name for k in known}
+            if unknown or not chosen:
+                raise ValueError(f"kinds: {sorted(unknown)} not among {name}'s {[k.name for k in known]}")
+            share = rate / len(chosen)
+            armed += [self.inject(k.fault(name, operation, count=None, rate=share)) for k in chosen]
+        return armed
 
     def too_many_invalidations(self, count: int = 1) -> Fault:
         """The next ``count`` CreateInvalidation calls answer CloudFront's TooManyInvalidationsInProgress (400)."""

@@ -135,6 +135,18 @@ class Fault:
         return asdict(self)
 
 
+# What a web service does when it cannot take a call, for ``SandboxService.chaos``: (name, mode, status). A hang is
+# left out: each one costs the client's whole read timeout, and the reliability suite tries it on its own.
+HTTP_FAULT_KINDS: tuple[tuple[str, FaultMode, int], ...] = (
+    ("500", "status", 500),
+    ("503", "status", 503),
+    ("429", "status", 429),
+    ("drop", "drop", 503),
+    ("reset", "reset", 503),
+    ("lost", "lose_answer", 503),
+)
+
+
 class FaultBook:
     """The faults armed on one service. Thread-safe.
 
@@ -651,6 +663,23 @@ class SandboxService:
     def inject(self, fault: Fault | None = None, **fields: Any) -> Fault:
         """Arm a fault: ``inject(method="POST", path="/calendar", mode="status", status=503, count=1)``."""
         return self.faults.inject(fault if fault is not None else Fault(**fields))
+
+    def chaos(
+        self, rate: float, *, seed: int | None = None, method: str = "*", path: str = "*", kinds: tuple[str, ...] = ()
+    ) -> list[Fault]:
+        """From now on, ``rate`` of the matching calls fail, each of ``HTTP_FAULT_KINDS`` (or of ``kinds``, by
+        name) taking an equal share; ``seed`` restarts the draws. Armed until ``clear_faults``."""
+        chosen = [k for k in HTTP_FAULT_KINDS if not kinds or k[0] in kinds]
+        unknown = set(kinds) - {k[0] for k in HTTP_FAULT_KINDS}
+        if unknown or not chosen:
+            raise ValueError(f"kinds: {sorted(unknown)} not among {[k[0] for k in HTTP_FAULT_KINDS]}")
+        if seed is not None:
+            self.faults.reseed(seed)
+        share = rate / len(chosen)
+        return [
+            self.inject(method=method, path=path, mode=mode, status=status, count=None, rate=share)
+            for _, mode, status in chosen
+        ]
 
     def clear_faults(self) -> int:
         return self.faults.clear()

@@ -500,7 +500,7 @@ def _chaos_outcomes(stack: SandboxStack, table: str, calls: int) -> list[str]:
 
 
 def test_chaos_fails_a_seeded_reproducible_share_of_calls_with_every_kind(stack: SandboxStack, table: str) -> None:
-    stack.aws.chaos("dynamodb", 0.3, seed=7)
+    stack.aws.chaos(0.3, seed=7, service="dynamodb")
     first = _chaos_outcomes(stack, table, 200)
     stack.aws.faults.reseed(7)
     again = _chaos_outcomes(stack, table, 200)

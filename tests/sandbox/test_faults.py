@@ -237,3 +237,21 @@ def test_admin_api_reseeds_and_refuses_a_bad_rate(stack: SandboxStack) -> None:
     assert seeded.json() == {"seed": 4}
     assert refused.status_code == 422
     assert (bad_rate.status_code, bad_rate.json()["message"].split(":")[0]) == (422, "rate")
+
+
+def test_chaos_fails_a_share_of_calls_with_every_http_kind(stack: SandboxStack) -> None:
+    stack.jada.chaos(0.6, seed=2, method="POST", path="/calendar")
+    answers = []
+    for _ in range(60):
+        try:
+            answers.append(post_entry(stack).status_code)
+        except requests.ConnectionError:
+            answers.append(0)
+    stack.jada.clear_faults()
+
+    modes = {(e["fault"], e["status"]) for e in stack.jada.logged("POST") if e.get("fault")}
+    assert 0.4 <= sum(a != 201 for a in answers) / len(answers) <= 0.8
+    assert {m for m, _ in modes} == {"status", "drop", "reset", "lose_answer"}
+    assert {s for m, s in modes if m == "status"} == {500, 503, 429}
+    lost = sum(1 for e in stack.jada.logged("POST") if e.get("fault") == "lose_answer")
+    assert len(stack.jada.entries()) == answers.count(201) + lost, "only answered and lost creates did the work"
