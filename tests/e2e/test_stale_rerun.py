@@ -21,6 +21,7 @@ from charter_pipeline.ledger import STEPS, Action
 from charter_pipeline.publishing.booking_steps import BookingSteps
 from charter_pipeline.publishing.poll import work_item
 from charter_pipeline.publishing.summary import summarize
+from charter_pipeline.task_runtime import Hooks
 from tests.e2e.harness import Deployment, row, session_id_of
 
 pytestmark = pytest.mark.e2e
@@ -51,7 +52,7 @@ def test_a_cleared_older_run_keeps_the_newer_booking_everywhere(deployment: Call
     assert old_page is not None
     [event] = pipeline.scc_events(BOOKING)
     first_xcoms = {
-        "money": BookingSteps(config, item).financials(),
+        "money": BookingSteps(config, item, Hooks.from_config(config)).financials(),
         "scc": {"event_id": event["event_id"], "changed": True, "result": f"created {event['event_id']}"},
         "page": {"session_id": session_id, "page_hash": page_hash(old_page["html"]), "found_in_bucket": False},
     }
@@ -75,7 +76,7 @@ def test_a_cleared_older_run_keeps_the_newer_booking_everywhere(deployment: Call
 
     # Clear the first run's booking tasks: each task is a new process with the first run's item and XComs.
     def step() -> BookingSteps:
-        return BookingSteps(config, item)
+        return BookingSteps(config, item, Hooks.from_config(config))
 
     step().calendar(first_xcoms["money"])
     scc = step().scc_event()
@@ -83,7 +84,7 @@ def test_a_cleared_older_run_keeps_the_newer_booking_everywhere(deployment: Call
     step().scrub(scc)
     step().invalidation(first_xcoms["page"])  # invalidation cleared alone: the first run's page XCom
     step().invalidation(step().guest_page())
-    summary = summarize(config, {"counts": {}, "quarantined": []}, [item])
+    summary = summarize(config, {"counts": {}, "quarantined": []}, [item], Hooks.from_config(config))
 
     [kept] = pipeline.calendar_entries(BOOKING)
     assert kept["start"] == moved["start"]

@@ -15,6 +15,7 @@ from charter_pipeline.hooks.policy import ServiceUnavailable
 from charter_pipeline.ledger import LedgerRecord
 from charter_pipeline.reconcile.check import Reconcile
 from charter_pipeline.reconcile.drift import SKIP_PENDING, sent_calendar, sent_scc_event
+from charter_pipeline.task_runtime import Hooks
 from tests.unit.test_reconcile_drift import make_booking, make_config, published
 
 
@@ -44,13 +45,16 @@ class FakeScc:
         return self.events.get(external_ref, [])
 
 
-class FakeRepairs:
-    """Clean SCC items and pages as published."""
+class FakePortal:
+    """Pages as published."""
 
-    class portal:
-        @staticmethod
-        def page_content_hash(session_id: str) -> str:
-            return "a" * 64
+    @staticmethod
+    def page_content_hash(session_id: str) -> str:
+        return "a" * 64
+
+
+class FakeRepairs:
+    """Clean SCC items."""
 
     def scrub_again(self, event_id: str) -> None:
         return None
@@ -78,13 +82,9 @@ def run(
     alerts: FakeAlerts,
     now: Any,
 ) -> tuple[dict[str, Any], FakeLedger]:
-    reconcile = Reconcile(config, now)
     ledger = FakeLedger()
-    reconcile.ledger = ledger  # type: ignore[assignment]
-    reconcile.calendar_hook = jada  # type: ignore[assignment]
-    reconcile.scc_hook = scc  # type: ignore[assignment]
-    reconcile.repairs = FakeRepairs()  # type: ignore[assignment]
-    reconcile.alerts_hook = alerts  # type: ignore[assignment]
+    hooks = Hooks.from_config(config, aftercare=ledger, calendar=jada, scc=scc, portal=FakePortal(), alerts=alerts)
+    reconcile = Reconcile(config, now, hooks, FakeRepairs())
     return reconcile.run(records), ledger
 
 

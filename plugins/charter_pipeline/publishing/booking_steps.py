@@ -22,14 +22,12 @@ from typing import TYPE_CHECKING, Any
 from charter_pipeline.booking import Booking
 from charter_pipeline.config import PipelineConfig
 from charter_pipeline.crew import external_ref
-from charter_pipeline.ledger import (
-    LedgerRecord,
-)
+from charter_pipeline.ledger import LedgerRecord
 from charter_pipeline.service_state import changed_fields, payload_hash, pick_existing
-from charter_pipeline.task_runtime import ConfiguredHooks, describe
+from charter_pipeline.task_runtime import describe
 
 if TYPE_CHECKING:
-    pass
+    from charter_pipeline.task_runtime import Hooks
 
 log = logging.getLogger(__name__)
 
@@ -38,11 +36,13 @@ log = logging.getLogger(__name__)
 SNAPSHOT_ROUNDS = 3
 
 
-class BookingSteps(ConfiguredHooks):
-    """The steps of one booking's mapped group. Hooks are made on first use, inside the task."""
+class BookingSteps:
+    """The steps of one booking's mapped group, on the task's hooks."""
 
-    def __init__(self, config: PipelineConfig, item: Mapping[str, Any]) -> None:
+    def __init__(self, config: PipelineConfig, item: Mapping[str, Any], hooks: Hooks) -> None:
         self.config = config
+        self.ledger, self.calendar_hook, self.scc_hook = hooks.records, hooks.calendar, hooks.scc
+        self.scc_table, self.portal = hooks.scc_table, hooks.portal
         self.item = item
         self.booking = Booking.from_dict(item["booking"])
         self.fp: str = item["fingerprint"]
@@ -68,7 +68,7 @@ class BookingSteps(ConfiguredHooks):
 
     def newest(self, step: Callable[[LedgerRecord], dict[str, Any]]) -> dict[str, Any]:
         """Run ``step`` on the booking's newest snapshot, again if a newer one was recorded while it ran."""
-        from charter_pipeline.hooks.ledger import StaleSnapshot
+        from charter_pipeline.stores.booking_records import StaleSnapshot
 
         for _ in range(SNAPSHOT_ROUNDS - 1):
             try:
@@ -86,7 +86,7 @@ class BookingSteps(ConfiguredHooks):
         """Whatever goes wrong in ``step`` is written to the ledger (for the summary and the next poll), then
         raised for Airflow to retry or fail. Only while the snapshot it acted on is the recorded one: an older
         snapshot's failure says nothing about the newer one."""
-        from charter_pipeline.hooks.ledger import StaleSnapshot
+        from charter_pipeline.stores.booking_records import StaleSnapshot
 
         try:
             yield

@@ -46,13 +46,17 @@ def read_board(
     """The page's data for ``filters`` (local dates in the Variable's time zone)."""
     from charter_pipeline.hooks.exports import ExportsHook
     from charter_pipeline.hooks.ledger import LedgerHook
+    from charter_pipeline.stores.booking_records import BookingRecords
+    from charter_pipeline.stores.charter_index import CharterIndex
+    from charter_pipeline.stores.poll_state import PollStateStore
 
     ledger: LedgerHook = _kept_hook(
         "ledger", config.ledger_table, aws_conn_id, lambda: LedgerHook(config.ledger_table, aws_conn_id=aws_conn_id)
     )
+    index = CharterIndex(ledger, BookingRecords(ledger), PollStateStore(ledger))
     start, end = filters.window(config.tz)
-    records, crew = ledger.charters_starting(start, end)
-    backlog, backlog_crew = ledger.backlog_records(BACKLOG_READ)
+    records, crew = index.charters_starting(start, end)
+    backlog, backlog_crew = index.backlog_records(BACKLOG_READ)
     quarantined = []
     if quarantine:
         exports: ExportsHook = _kept_hook("exports", "", aws_conn_id, lambda: ExportsHook(aws_conn_id))
