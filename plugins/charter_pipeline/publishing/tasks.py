@@ -56,23 +56,23 @@ def collect_task(params: Mapping[str, Any], triggered_at: datetime | None = None
     return intake.as_xcom()
 
 
-def booking_task(item: Mapping[str, Any], step: str, *args: Any) -> Any:
-    """Run one step of a booking's group."""
+def booking_task(item: Mapping[str, Any], step: str) -> Any:
+    """Run one step of a booking's group (on the ledger's newest snapshot, not on upstream XComs)."""
     config = pipeline_config()
     steps = BookingSteps(config, item, Hooks.from_config(config))
     with airflow_errors():
         if step == "financials":
             return steps.financials()
         if step == "calendar":
-            return steps.calendar(*args)
+            return steps.calendar()
         if step == "scc_event":
             return steps.scc_event()
         if step == "scrub":
-            return steps.scrub(*args)
+            return steps.scrub()
         if step == "guest_page":
             return steps.guest_page()
         if step == "invalidation":
-            return steps.invalidation(*args)
+            return steps.invalidation()
     raise ValueError(f"unknown step {step!r}")
 
 
