@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -110,18 +110,10 @@ class Hooks:
         ledger = given.get("ledger") or LedgerHook(config.ledger_table)
         records = given.get("records") or BookingRecords(ledger)
         poll_state = given.get("poll_state") or PollStateStore(ledger)
-        made: dict[str, Any] = {
-            "ledger": ledger,
-            "records": records,
-            "poll_state": poll_state,
-            "charter_index": CharterIndex(ledger, records, poll_state),
-            "aftercare": AftercareMarks(ledger),
-            "drift_reports": DriftReports(ledger),
-            "exports": ExportsHook(),
-            "calendar": JadaCalendarHook(),
-            "scc": ShipCaptainCrewHook(),
-            "scc_table": SccEventsTableHook(config.scc_events_table),
-            "portal": GuestPortalHook(config.guest_bucket, config.cloudfront_distribution_id),
-            "alerts": OpsAlertsHook(),
-        }
-        return cls(**{**made, **given})
+        made = cls(
+            ledger, records, poll_state, CharterIndex(ledger, records, poll_state), AftercareMarks(ledger),
+            DriftReports(ledger), ExportsHook(), JadaCalendarHook(), ShipCaptainCrewHook(),
+            SccEventsTableHook(config.scc_events_table),
+            GuestPortalHook(config.guest_bucket, config.cloudfront_distribution_id), OpsAlertsHook(),
+        )  # fmt: skip
+        return replace(made, **given)

@@ -1,10 +1,6 @@
-"""LedgerHook: the pipeline's own DynamoDB table (``ledger_table``, partition key ``booking_id``).
-
-The hook is thin: the client (``aws_default``), the table name, boto3's serializers at the call boundary (callers
-read and write plain Python values) and the count of outside calls, kept by one botocore event handler. What the
-items mean belongs to the stores in ``charter_pipeline/stores/``, one concern each (booking records, the poll state,
-the staff page's month index, aftercare's marks, the drift report); docs/ARCHITECTURE.md has the item layout.
-"""
+"""LedgerHook: the pipeline's own DynamoDB table (``ledger_table``, partition key ``booking_id``), thin: the client
+(``aws_default``), the table name, boto3's serializers at the call boundary (callers read and write plain values)
+and the count of outside calls, kept by one botocore event handler. What the items mean is the stores' (stores/)."""
 
 from __future__ import annotations
 
@@ -24,6 +20,8 @@ if TYPE_CHECKING:
 BATCH_GET = 100
 _serialize = TypeSerializer().serialize
 _deserialize = TypeDeserializer().deserialize
+# What an UpdateItem does with the i-th value.
+_CLAUSES = {"set": "#a{i} = :v{i}", "absent": "#a{i} = if_not_exists(#a{i}, :v{i})", "add": "#a{i} :v{i}"}
 # A condition: the expression, and its operands (``#`` names and ``:`` plain values).
 Condition = tuple[str, Mapping[str, Any]]
 
@@ -117,26 +115,32 @@ class LedgerHook(AwsBaseHook):
         return True
 
     def update(
-        self, booking_id: str, values: Mapping[str, Any], *, add: Mapping[str, Any] | None = None, **options: Any
+        self,
+        booking_id: str,
+        values: Mapping[str, Any],
+        *,
+        add: Mapping[str, Any] | None = None,
+        if_absent: Mapping[str, Any] | None = None,
+        condition: Condition | None = None,
+        return_new: bool = False,
     ) -> dict[str, Any]:
-        """One UpdateItem that sets only ``values`` and adds ``add`` (a number, or a string set: atomic, so
-        parallel writers lose nothing); other attributes are other writers'. ``options``: ``condition`` (a failed
-        one raises ``ConditionFailed``), ``expression`` with its ``operands`` instead of values, ``return_new``
-        (then the item as written is returned)."""
-        pairs = [*values.items(), *(add or {}).items()]
-        operands = {f"#a{i}": name for i, (name, _) in enumerate(pairs)}
-        operands.update({f":v{i}": value for i, (_, value) in enumerate(pairs)})
-        expression = "SET " + ", ".join(f"#a{i} = :v{i}" for i in range(len(values))) if values else ""
-        if add:
-            expression += " ADD " + ", ".join(f"#a{i} :v{i}" for i in range(len(values), len(pairs)))
-        expression, operands = options.get("expression", expression.strip()), options.get("operands", operands)
-        if not expression:
+        """One UpdateItem that sets only ``values`` (``if_absent``: only where the attribute has none) and adds
+        ``add`` (a number, or a string set: atomic, so parallel writers lose nothing); other attributes are other
+        writers'. A failed ``condition`` raises ``ConditionFailed``; ``return_new``: the item as written."""
+        kinds = [("set", values), ("absent", if_absent or {}), ("add", add or {})]
+        pairs = [(kind, name, value) for kind, given in kinds for name, value in given.items()]
+        if not pairs:
             return {}
+        clauses: dict[str, list[str]] = {"SET": [], "ADD": []}
+        for i, (kind, _, _) in enumerate(pairs):
+            clauses["ADD" if kind == "add" else "SET"].append(_CLAUSES[kind].format(i=i))
+        expression = " ".join(f"{verb} {', '.join(parts)}" for verb, parts in clauses.items() if parts)
         request = {"Key": typed({"booking_id": booking_id}), "UpdateExpression": expression}
-        if options.get("return_new"):
+        if return_new:
             request["ReturnValues"] = "ALL_NEW"
-        _operands(request, operands)
-        return plain(self._call("update_item", options.get("condition"), **request).get("Attributes") or {})
+        operands = {f"#a{i}": name for i, (_, name, _) in enumerate(pairs)}
+        _operands(request, {**operands, **{f":v{i}": value for i, (_, _, value) in enumerate(pairs)}})
+        return plain(self._call("update_item", condition, **request).get("Attributes") or {})
 
     def _call(self, operation: str, condition: Condition | None = None, **request: Any) -> dict[str, Any]:
         """One call of ``operation`` on the table; a failed ``condition`` raises ``ConditionFailed``."""
@@ -162,12 +166,8 @@ class LedgerHook(AwsBaseHook):
 
 def _projection(names: Sequence[str]) -> dict[str, Any]:
     """Only these attributes; through placeholders, since some ("state", "snapshot") are DynamoDB reserved words."""
-    if not names:
-        return {}
-    return {
-        "ProjectionExpression": ", ".join(f"#p{number}" for number in range(len(names))),
-        "ExpressionAttributeNames": {f"#p{number}": name for number, name in enumerate(names)},
-    }
+    placeholders = {f"#p{number}": name for number, name in enumerate(names)}
+    return {"ProjectionExpression": ", ".join(placeholders), "ExpressionAttributeNames": placeholders} if names else {}
 
 
 def _operands(request: dict[str, Any], operands: Mapping[str, Any], **expression: str) -> None:

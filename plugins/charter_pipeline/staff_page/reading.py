@@ -46,14 +46,12 @@ def read_board(
     """The page's data for ``filters`` (local dates in the Variable's time zone)."""
     from charter_pipeline.hooks.exports import ExportsHook
     from charter_pipeline.hooks.ledger import LedgerHook
-    from charter_pipeline.stores.booking_records import BookingRecords
-    from charter_pipeline.stores.charter_index import CharterIndex
-    from charter_pipeline.stores.poll_state import PollStateStore
+    from charter_pipeline.task_runtime import Hooks
 
     ledger: LedgerHook = _kept_hook(
         "ledger", config.ledger_table, aws_conn_id, lambda: LedgerHook(config.ledger_table, aws_conn_id=aws_conn_id)
     )
-    index = CharterIndex(ledger, BookingRecords(ledger), PollStateStore(ledger))
+    index = Hooks.from_config(config, ledger=ledger).charter_index
     start, end = filters.window(config.tz)
     records, crew = index.charters_starting(start, end)
     backlog, backlog_crew = index.backlog_records(BACKLOG_READ)

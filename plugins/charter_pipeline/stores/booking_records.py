@@ -172,25 +172,15 @@ class BookingRecords:
         """Store ``candidate`` as the booking's session id unless it already has one; return the one that holds."""
         # ALL_NEW: when two branches claim at once, the loser's update changes nothing, and moto (at least) then
         # leaves the attribute out of UPDATED_NEW.
-        expression = "SET session_id = if_not_exists(session_id, :candidate)"
-        written = self.hook.update(
-            booking_id, {}, expression=expression, operands={":candidate": candidate}, return_new=True
-        )
+        written = self.hook.update(booking_id, {}, if_absent={"session_id": candidate}, return_new=True)
         return str(written["session_id"])
 
-    def _update(
-        self,
-        booking_id: str,
-        values: Mapping[str, Any],
-        *,
-        add: Mapping[str, Any] | None = None,
-        condition: Condition | None = None,
-    ) -> None:
+    def _update(self, booking_id: str, values: Mapping[str, Any], **options: Any) -> None:
         """``LedgerHook.update``; a failed condition (the snapshot moved on) raises ``StaleSnapshot``."""
         from charter_pipeline.hooks.ledger import ConditionFailed
 
         try:
-            self.hook.update(booking_id, values, add=add, condition=condition)
+            self.hook.update(booking_id, values, **options)
         except ConditionFailed:
             raise StaleSnapshot([booking_id]) from None
 
@@ -208,16 +198,9 @@ def _order_key_condition(read: LedgerRecord) -> Condition:
 
 
 def _snapshot_fields(record: LedgerRecord) -> dict[str, Any]:
-    return {
-        "snapshot": json.dumps(record.snapshot, sort_keys=True),
-        "order_key": json.dumps(record.order_key),
-        "fingerprint": record.fingerprint,
-        "status": record.status,
-        "source": record.source,
-        "row_digest": record.row_digest,
-        "state": record.state,
-        "updated_at": record.updated_at,
-    }
+    fields = {name: getattr(record, name) for name in ("fingerprint", "status", "source", "row_digest", "state")}
+    snapshot = json.dumps(record.snapshot, sort_keys=True)
+    return {"snapshot": snapshot, "order_key": json.dumps(record.order_key), **fields, "updated_at": record.updated_at}
 
 
 def item_from_record(record: LedgerRecord) -> dict[str, Any]:
@@ -235,10 +218,7 @@ def summary_from_item(item: Mapping[str, Any]) -> RecordSummary:
     get = item.get
     order_key = get("order_key", "")
     return RecordSummary(
-        booking_id=get("booking_id", ""),
-        row_digest=get("row_digest", ""),
-        state=get("state", ""),
-        fingerprint=get("fingerprint", ""),
+        **{name: get(name, "") for name in ("booking_id", "row_digest", "state", "fingerprint")},
         step_fingerprints=tuple([get(name, "") for name in _STEP_FP]),
         order_key_text="" if order_key == "null" else order_key,  # "null": a record saved without a snapshot
     )

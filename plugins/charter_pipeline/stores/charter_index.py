@@ -1,10 +1,8 @@
-"""The staff page's month index: per month, one item ``#charters starting in YYYY-MM`` mapping booking id -> UTC
-start, and the reads the "Charter bookings" page makes through it.
+"""The staff page's month index (one item ``#charters starting in YYYY-MM`` a month: booking id -> UTC start).
 
 The ledger's only key is ``booking_id`` (CONTRACT.md section 2), so "charters starting between two dates" cannot be
-queried; a Scan costs the whole history. The page reads instead the few month items its dates cover, then the
-bookings they name in batches.
-"""
+queried, and a Scan costs the whole history: the page reads the few month items its dates cover, then the bookings
+they name in batches."""
 
 from __future__ import annotations
 
@@ -30,9 +28,7 @@ class CharterIndex:
     """Bookings by the month their charter starts in, written by the poll, read by the staff page."""
 
     def __init__(self, hook: LedgerHook, records: BookingRecords, poll_state: PollStateStore) -> None:
-        self.hook = hook
-        self.records = records
-        self.poll_state = poll_state
+        self.hook, self.records, self.poll_state = hook, records, poll_state
 
     def index_charters(self, records: Iterable[LedgerRecord]) -> int:
         """Note each record's booking under the month its charter starts in (one small item per month).
@@ -70,7 +66,7 @@ class CharterIndex:
         # snapshot alone, without building the whole Booking.
         records = self.records.get_many(named).values()
         found = [r for r in records if r.snapshot and start <= datetime.fromisoformat(r.snapshot["start"]) < end]
-        return found, _crew(found)
+        return found, {r.booking_id: r.crew_answers for r in found if r.crew_answers}
 
     def backlog_records(self, limit: int = 200) -> tuple[list[LedgerRecord], dict[str, str]]:
         """Records of the bookings the poll state says are still owed work (failed, or beyond a run's maximum),
@@ -79,11 +75,7 @@ class CharterIndex:
         Outside calls: one GetItem reading only the backlog, then one BatchGetItem per 100 bookings.
         """
         records = list(self.records.get_many(self.poll_state.backlog()[:limit]).values())
-        return records, _crew(records)
-
-
-def _crew(records: Iterable[LedgerRecord]) -> dict[str, str]:
-    return {record.booking_id: record.crew_answers for record in records if record.crew_answers}
+        return records, {r.booking_id: r.crew_answers for r in records if r.crew_answers}
 
 
 def charter_index_id(month: str) -> str:

@@ -29,7 +29,7 @@ class PollState:
 
 
 class PollStateStore:
-    """Reads and writes the poll state, versioned."""
+    """The poll state, versioned."""
 
     def __init__(self, hook: LedgerHook) -> None:
         self.hook = hook
