@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import datetime
 from decimal import Decimal
+from types import SimpleNamespace
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -164,6 +165,8 @@ def test_recovery_follows_an_open_failed_alert_once_and_a_later_failure_is_news_
 
 
 class FakeLedger:
+    """BookingRecords.get_many and AftercareMarks.record_alert_sent over a dict."""
+
     def __init__(self, *records: LedgerRecord) -> None:
         self.records = {r.booking_id: r for r in records}
         self.sent: list[tuple[str, str, str | None]] = []
@@ -191,12 +194,16 @@ class FakeDesk:
         return "sent"
 
 
+def hooks(ledger: FakeLedger, desk: FakeDesk) -> Any:
+    return SimpleNamespace(records=ledger, aftercare=ledger, alerts=desk)
+
+
 def test_tell_the_desk_sends_records_and_goes_on_past_an_undelivered_alert() -> None:
     other = replace(stuck(), booking_id="BS-1002", snapshot=BOOKING.to_dict() | {"booking_id": "BS-1002"})
     ledger, desk = FakeLedger(stuck(), other), FakeDesk(down_for={"BS-1001"})
 
-    notes = tell_the_desk({"BS-1001": FP, "BS-1002": FP, "BS-gone": FP}, [], ledger=ledger, desk=desk)  # type: ignore[arg-type]
-    again = tell_the_desk({"BS-1002": FP}, [], ledger=ledger, desk=desk)  # type: ignore[arg-type]
+    notes = tell_the_desk({"BS-1001": FP, "BS-1002": FP, "BS-gone": FP}, [], hooks(ledger, desk))
+    again = tell_the_desk({"BS-1002": FP}, [], hooks(ledger, desk))
 
     assert [(n.booking_id, n.delivery) for n in notes] == [("BS-1001", "failed"), ("BS-1002", "sent")]
     assert "unavailable after 4 attempts" in notes[0].error
@@ -213,7 +220,7 @@ def test_tell_the_desk_sends_the_recovery_and_clears_the_open_alert() -> None:
     )
     desk = FakeDesk()
 
-    tell_the_desk({}, ["BS-1001"], ledger=ledger, desk=desk)  # type: ignore[arg-type]
+    tell_the_desk({}, ["BS-1001"], hooks(ledger, desk))
 
     assert [a.kind for a in desk.alerts] == [PUBLISH_RECOVERED]
     assert ledger.records["BS-1001"].stuck_alert_open == ""

@@ -23,8 +23,7 @@ from charter_pipeline.ledger import STEPS, LedgerRecord
 from charter_pipeline.publishing.summary import OUTCOME_OF_ACTION, Outcome
 
 if TYPE_CHECKING:
-    from charter_pipeline.hooks.ledger import LedgerHook
-    from charter_pipeline.hooks.ops_alerts import OpsAlertsHook
+    from charter_pipeline.task_runtime import Hooks
 
 log = logging.getLogger(__name__)
 
@@ -166,13 +165,7 @@ class DeskNote:
         }
 
 
-def tell_the_desk(
-    stuck: Mapping[str, str],
-    completed: Iterable[str],
-    *,
-    ledger: LedgerHook,
-    desk: OpsAlertsHook,
-) -> list[DeskNote]:
+def tell_the_desk(stuck: Mapping[str, str], completed: Iterable[str], hooks: Hooks) -> list[DeskNote]:
     """Send the alerts the run calls for: ``stuck`` maps each booking left out of sync to the fingerprint the run
     worked on; ``completed`` are the bookings it brought in sync. Each alert delivered (or logged, without the
     connection) is recorded at once; one that is not is reported and comes again with a later run."""
@@ -181,7 +174,7 @@ def tell_the_desk(
     completed = list(completed)
     if not stuck and not completed:
         return []
-    records = ledger.get_many([*stuck, *completed])
+    records = hooks.records.get_many([*stuck, *completed])
     notes: list[DeskNote] = []
     for booking_id in [*stuck, *completed]:
         record = records.get(booking_id)
@@ -191,9 +184,9 @@ def tell_the_desk(
         if alert is None:
             continue
         try:
-            how = desk.send(alert)
+            how = hooks.alerts.send(alert)
             still_open = alert.alert_id if alert.kind == PUBLISH_FAILED else ""
-            ledger.record_alert_sent(booking_id, alert.alert_id, stuck_alert_open=still_open)
+            hooks.aftercare.record_alert_sent(booking_id, alert.alert_id, stuck_alert_open=still_open)
         # One alert's failure must not keep the desk from hearing about the others (CONTRACT.md section 8).
         except Exception as exc:
             notes.append(DeskNote(booking_id, alert.kind, alert.alert_id, AlertDelivery.FAILED, describe(exc)))

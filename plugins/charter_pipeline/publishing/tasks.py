@@ -9,11 +9,10 @@ from datetime import datetime
 from typing import Any
 
 from charter_pipeline.booking import BookingError
-from charter_pipeline.config import PipelineConfig
 from charter_pipeline.publishing.booking_steps import BookingSteps
 from charter_pipeline.publishing.poll import Poll
 from charter_pipeline.publishing.summary import summarize, summary_table
-from charter_pipeline.task_runtime import airflow_errors, pipeline_config
+from charter_pipeline.task_runtime import Hooks, airflow_errors, pipeline_config
 
 log = logging.getLogger(__name__)
 
@@ -45,10 +44,10 @@ def collect_task(params: Mapping[str, Any], triggered_at: datetime | None = None
         raise AirflowFailException(refuse_manual_booking(exc)) from None
     if manual_booking is not None:
         with airflow_errors():
-            intake = Poll(config, now).manual(manual_booking, triggered_at)
+            intake = Poll(config, now, Hooks.from_config(config)).manual(manual_booking, triggered_at)
     else:
         with airflow_errors():
-            intake = Poll(config, now).scheduled()
+            intake = Poll(config, now, Hooks.from_config(config)).scheduled()
     log.info(
         "%d booking(s) need work this run: %s",
         len(intake.work),
@@ -57,7 +56,7 @@ def collect_task(params: Mapping[str, Any], triggered_at: datetime | None = None
     return intake.as_xcom()
 
 
-# The DAG's step names (``booking_task(item, step, ...)``) and the BookingSteps method each one runs.
+# The DAG's step names (``booking_task(item, step)``) and the BookingSteps method each one runs.
 BOOKING_STEPS: dict[str, Callable[..., Any]] = {
     "financials": BookingSteps.financials,
     "calendar": BookingSteps.calendar,
@@ -68,14 +67,15 @@ BOOKING_STEPS: dict[str, Callable[..., Any]] = {
 }
 
 
-def booking_task(item: Mapping[str, Any], step: str, *args: Any) -> Any:
-    """Run one step of a booking's group."""
+def booking_task(item: Mapping[str, Any], step: str) -> Any:
+    """Run one step of a booking's group (on the ledger's newest snapshot, not on upstream XComs)."""
     run = BOOKING_STEPS.get(step)
     if run is None:
         raise ValueError(f"unknown step {step!r}")
-    steps = BookingSteps(pipeline_config(), item)
+    config = pipeline_config()
+    steps = BookingSteps(config, item, Hooks.from_config(config))
     with airflow_errors():
-        return run(steps, *args)
+        return run(steps)
 
 
 def summary_task(intake: Mapping[str, Any] | None, work: list[dict[str, Any]] | None) -> dict[str, Any]:
@@ -83,11 +83,16 @@ def summary_task(intake: Mapping[str, Any] | None, work: list[dict[str, Any]] | 
     from airflow.sdk.exceptions import AirflowFailException
 
     from charter_pipeline.alerts import AlertDelivery
+    from charter_pipeline.publishing.desk_alerts import desk_alerts_for, tell_the_desk
 
     config = pipeline_config()
-    summary = summarize(config, intake, work)
+    hooks = Hooks.from_config(config)
+    summary = summarize(config, intake, work, hooks)
     log.info("%s", summary_table(summary))
-    summary["desk_alerts"] = _tell_the_desk(config, summary, work or [])
+    # CONTRACT.md section 15: once the outcomes are settled (every booking's tries are spent by now), the desk
+    # hears about the bookings left stuck and those a run completed after a publish_failed.
+    stuck, completed = desk_alerts_for(summary, work or [])
+    summary["desk_alerts"] = [note.to_json() for note in tell_the_desk(stuck, completed, hooks)]
     if intake is None:
         raise AirflowFailException("collect_bookings did not finish: nothing was processed (see its log).")
     failed = summary["counts"]["failed"]
@@ -99,15 +104,3 @@ def summary_task(intake: Mapping[str, Any] | None, work: list[dict[str, Any]] | 
             f"Every booking is done, but the desk's alert for {', '.join(undelivered)} was not delivered (see above)."
         )
     return summary
-
-
-def _tell_the_desk(config: PipelineConfig, summary: Mapping[str, Any], work: list[dict[str, Any]]) -> list[Any]:
-    """publish_failed / publish_recovered alerts (CONTRACT.md section 15), after the outcomes are settled: every
-    booking's tries are spent by now, and the ledger says which bookings are stuck and which completed."""
-    from charter_pipeline.hooks.ledger import LedgerHook
-    from charter_pipeline.hooks.ops_alerts import OpsAlertsHook
-    from charter_pipeline.publishing.desk_alerts import desk_alerts_for, tell_the_desk
-
-    stuck, completed = desk_alerts_for(summary, work)
-    notes = tell_the_desk(stuck, completed, ledger=LedgerHook(config.ledger_table), desk=OpsAlertsHook())
-    return [note.to_json() for note in notes]
