@@ -36,14 +36,11 @@ def signature(body: bytes, secret: str, timestamp: int) -> str:
 def send(url: str, body: bytes, secret: str, *, retries: int = 3, timeout: float = 30) -> tuple[int, str]:
     """POST ``body`` signed with ``secret``; returns the status and the answer's text (after any retries)."""
     for attempt in range(retries + 1):
-        request = urllib.request.Request(
-            url,
-            data=body,
-            method="POST",
-            headers={"Content-Type": "application/json", "X-Charter-Signature": signature(body, secret, int(time.time()))},
-        )
+        signed = signature(body, secret, int(time.time()))
+        headers = {"Content-Type": "application/json", "X-Charter-Signature": signed}
+        request = urllib.request.Request(url, data=body, method="POST", headers=headers)
         try:
-            with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310 (the URL is the user's)
+            with urllib.request.urlopen(request, timeout=timeout) as response:
                 return response.status, response.read().decode("utf-8", "replace")
         except urllib.error.HTTPError as error:
             status, text = error.code, error.read().decode("utf-8", "replace")
