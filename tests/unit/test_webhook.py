@@ -6,6 +6,7 @@ Storage is a real folder (``file://``) or moto in-process (``s3://``); nothing o
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import logging
 import os
@@ -292,7 +293,7 @@ def test_a_valid_booking_in_any_shape_is_stored_as_one_json_export(
     body = json.dumps({"object": one, "array": [one], "bookings": {"bookings": [one]}}[shape]).encode()
     result = respond(event(body), settings, now=NOW)
     assert result["statusCode"] == 202
-    assert answer_of(result) == {"accepted": 1, "key": f"webhook/{__import__('hashlib').sha256(body).hexdigest()}.json"}
+    assert answer_of(result) == {"accepted": 1, "key": f"webhook/{hashlib.sha256(body).hexdigest()}.json"}
     (stored,) = stored_files(exports)
     assert stored.name == answer_of(result)["key"].removeprefix("webhook/")
     document = json.loads(stored.read_bytes())
