@@ -327,3 +327,33 @@ def test_bootstrap_leaves_the_webhook_out_without_secrets_or_off_s3(
     off_s3 = bootstrap(local, dry_run=True, webhook_secrets="s")
     assert "not on S3" in off_s3.steps[-1].note
     assert all(s.resource != "Lambda function" for s in bootstrap(config, dry_run=True).steps)
+
+
+def test_the_lambda_handler_stores_on_s3_at_aws_endpoint_url(
+    webhook: str, stack: SandboxStack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from charter_pipeline import webhook as lambda_module
+
+    for name, value in {
+        "AWS_ENDPOINT_URL": stack.moto_url,
+        "AWS_ACCESS_KEY_ID": stack.aws_access_key_id,
+        "AWS_SECRET_ACCESS_KEY": stack.aws_secret_access_key,
+        "AWS_DEFAULT_REGION": stack.region,
+        "CHARTER_EXPORTS_URI": EXPORTS,
+        "CHARTER_WEBHOOK_SECRETS": "lambda-secret",
+    }.items():
+        monkeypatch.setenv(name, value)
+    lambda_module._lambda_s3_client.cache_clear()  # a container's client is made once; this test's is its own
+    try:
+        body = json.dumps(booking("BS-W-LAMBDA")).encode()
+        event = {
+            "version": "2.0",
+            "requestContext": {"http": {"method": "POST"}, "requestId": "lambda"},
+            "headers": {"x-charter-signature": sign(body, "lambda-secret", int(time.time()))},
+            "body": body.decode(),
+            "isBase64Encoded": False,
+        }
+        assert lambda_module.handler(event, None)["statusCode"] == 202
+    finally:
+        lambda_module._lambda_s3_client.cache_clear()
+    assert f"incoming/{stored_key(body)}" in stored_keys(stack)
