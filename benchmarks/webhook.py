@@ -18,6 +18,7 @@ delivery adds); and warm calls in this process (one booking, and a batch of 100)
 from __future__ import annotations
 
 import json
+import os
 import statistics
 import subprocess
 import sys
@@ -174,6 +175,12 @@ def run(*, deliveries: int = 10) -> Section:
     before = load_average()
     hooked, dropped = measure_latency(deliveries)
     during = f"Load average (1, 5, 15 min): {before} at the topology's start, {load_average()} at its end."
+    if max(os.getloadavg()[:2]) > (os.cpu_count() or 1):
+        during += joined(
+            " More runnable processes than cores: these are a loaded machine's figures, slower than a quiet one's; ",
+            "the drops of the same run, slowed alike, are the fair comparison (the webhook path differs from a drop ",
+            "only by the handler's put).",
+        )
     handler = measure_handler()
     webhook, drops = Spread.of([p.latency for p in hooked]), Spread.of([p.latency for p in dropped])
     label = f"webhook: 202 to invalidation created, {counted(webhook.count, 'delivery', 'deliveries')}"
