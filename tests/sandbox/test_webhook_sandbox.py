@@ -152,7 +152,7 @@ def test_the_sender_signs_sends_and_says_what_happened(webhook: str, stack: Sand
 
 def readme_examples() -> list[str]:
     readme = (REPO / "README.md").read_text(encoding="utf-8")
-    marker = "<!-- tested: tests/sandbox/test_webhook.py runs this block as written -->\n```bash\n"
+    marker = "<!-- tested: tests/sandbox/test_webhook_sandbox.py runs this block as written -->\n```bash\n"
     return [block.split("\n```", 1)[0] for block in readme.split(marker)[1:]]
 
 
