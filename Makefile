@@ -23,7 +23,7 @@ LOCK_ARGS ?=
 ARGS ?=
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 
-.PHONY: help install lock system-deps lint format typecheck test run run-celery demo bench bootstrap trigger webhook doctor clean distclean
+.PHONY: help install lock system-deps lint format typecheck test chaos run run-celery demo bench bootstrap trigger webhook doctor clean distclean
 
 help: ## list the targets (the default)
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z][a-z-]*:.*## / {printf "  make %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -84,6 +84,10 @@ test: install system-deps ## lint, typecheck, then the whole pytest suite (unit,
 	  || failed="$$failed pytest"; \
 	if [ -n "$$failed" ]; then echo "make test: FAILED:$$failed" >&2; exit 1; fi; \
 	echo "make test: lint, typecheck and pytest passed"
+
+# Too long for `make test` (100 bookings, several serial dags test polls): run on its own, e.g. before a release.
+chaos: install ## the reliability suite plus 100 bookings under 30% faults on every outside call (writes docs/RELIABILITY.md)
+	CHARTER_CHAOS=1 $(PY) -m pytest tests/reliability -n 0 -m reliability $(PYTEST_ARGS)
 
 run: install ## the local stack (stand-ins) and airflow standalone
 	$(PY) -m sandbox.run

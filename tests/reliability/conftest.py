@@ -81,4 +81,5 @@ def reliability_report() -> Iterator[Report]:
     # A partial session (one file, -k) must not overwrite the committed report with part of the story.
     if (chosen and report.checks) or report.complete:
         target = Path(chosen) if chosen else REPO / "docs" / "RELIABILITY.md"
-        target.write_text(report.markdown(), encoding="utf-8")
+        previous = target.read_text(encoding="utf-8") if target.exists() else ""
+        target.write_text(report.markdown(previous), encoding="utf-8")
