@@ -14,8 +14,10 @@ is skipped; ``CHARTER_CHAOS_BOOKINGS`` runs it at another size.
 from __future__ import annotations
 
 import os
+import subprocess
 from collections import Counter
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +26,7 @@ import pytest
 from charter_pipeline.guest_page import page_hash
 from charter_pipeline.hooks.guest_portal import caller_reference
 from sandbox.stack import SandboxStack
-from tests.e2e.harness import bootstrap_on, days_ahead, row, session_id_of
+from tests.e2e.harness import REPO, bootstrap_on, days_ahead, row, session_id_of
 from tests.reliability.evidence import (
     CHAOS,
     SECRETS,
@@ -184,6 +186,8 @@ def test_100_bookings_under_30_percent_faults_are_each_published_exactly_once_wi
     invalidations = {b: len(pipeline.invalidations(session_id_of(pipeline.calendar_entries(b)[0]))) for b in ids}
     duplicates = sum(n - 1 for n in invalidations.values() if n > 1)
     faulted_seconds = sum(p.seconds for p in polls)
+    # The section outlives its session (make test keeps it): it says when and on what code it was measured.
+    reliability_report.note(CHAOS, "session", f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC, pipeline at commit {_commit()}")
     reliability_report.note(CHAOS, "bookings", BOOKINGS)
     reliability_report.note(CHAOS, "fault-free poll", f"{baseline.seconds:.0f} s")
     for number, poll in enumerate(polls, 1):
@@ -204,6 +208,13 @@ def test_100_bookings_under_30_percent_faults_are_each_published_exactly_once_wi
     reliability_report.note(CHAOS, "Airflow task retries in the faulted polls",
                             sum(p.output.count("new_state=up_for_retry") for p in polls))  # fmt: skip
     expect.verify()
+
+
+def _commit() -> str:
+    done = subprocess.run(
+        ["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True, check=False
+    )
+    return done.stdout.strip() or "unknown"
 
 
 def _published(pipeline: ReliabilityDeployment, booking_id: str) -> bool:
