@@ -42,6 +42,8 @@ from tests.reliability.evidence import (
 pytestmark = [
     pytest.mark.reliability,
     pytest.mark.skipif(not os.environ.get("CHARTER_CHAOS"), reason="make chaos runs it (CHARTER_CHAOS=1)"),
+    # Five serial 100-booking polls: about half an hour on a quiet 2-core machine, far more on a busy one.
+    pytest.mark.timeout(4 * 3600),
 ]
 
 BOOKINGS = int(os.environ.get("CHARTER_CHAOS_BOOKINGS") or 100)
