@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -22,7 +22,11 @@ from tests.hooks.stand_ins import (
     Sleeps,
     free_port,
     http_conn_json,
+    unique,
 )
+
+if TYPE_CHECKING:
+    from charter_pipeline.hooks.ledger import LedgerHook
 
 
 @pytest.fixture
@@ -124,3 +128,24 @@ def aws_client(aws_conn: str, moto_url: str) -> Any:
         )
 
     return make
+
+
+@pytest.fixture
+def ledger_table(aws_client: Callable[[str], Any]) -> str:
+    """A fresh, empty ledger table on moto, keyed as CONTRACT.md section 2 says (``booking_id``, S): its name."""
+    name = unique("ledger")
+    aws_client("dynamodb").create_table(
+        TableName=name,
+        KeySchema=[{"AttributeName": "booking_id", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "booking_id", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    return name
+
+
+@pytest.fixture
+def ledger(ledger_table: str) -> LedgerHook:
+    """A LedgerHook on a fresh ledger table."""
+    from charter_pipeline.hooks.ledger import LedgerHook
+
+    return LedgerHook(ledger_table)

@@ -2,31 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
 from zoneinfo import ZoneInfo
-
-import pytest
 
 from charter_pipeline.hooks.ledger import CHARTER_INDEX_PREFIX, LedgerHook, PollState, charter_index_id, index_months
 from sandbox.ledger_samples import SampleCharter, record_samples, sample_records, staff_samples
-from tests.hooks.stand_ins import unique
 
 LA = ZoneInfo("America/Los_Angeles")
 NOW = datetime(2026, 6, 1, 12, tzinfo=UTC)
-
-
-@pytest.fixture
-def ledger(aws_client: Callable[[str], Any]) -> LedgerHook:
-    name = unique("ledger")
-    aws_client("dynamodb").create_table(
-        TableName=name,
-        KeySchema=[{"AttributeName": "booking_id", "KeyType": "HASH"}],
-        AttributeDefinitions=[{"AttributeName": "booking_id", "AttributeType": "S"}],
-        BillingMode="PAY_PER_REQUEST",
-    )
-    return LedgerHook(name)
 
 
 def charters(count: int, first: datetime, prefix: str = "IDX") -> list[SampleCharter]:

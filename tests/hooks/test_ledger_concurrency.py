@@ -22,8 +22,7 @@ from charter_pipeline.hooks.ledger import LedgerHook, PollState, StaleSnapshot
 from charter_pipeline.ledger import STEPS, LedgerRecord
 from charter_pipeline.publishing.poll import Poll
 from charter_pipeline.publishing.summary import summarize
-from tests.hooks.stand_ins import unique
-from tests.hooks.test_ledger_hook import record
+from tests.hooks.stand_ins import ledger_record as record
 
 OLD, NEW = "a" * 32, "b" * 32
 ROUNDS = 4  # bookings raced side by side in one test
@@ -60,15 +59,8 @@ class Racer(LedgerHook):
 
 
 @pytest.fixture
-def table(aws_client: Callable[[str], Any]) -> str:
-    name = unique("ledger-race")
-    aws_client("dynamodb").create_table(
-        TableName=name,
-        KeySchema=[{"AttributeName": "booking_id", "KeyType": "HASH"}],
-        AttributeDefinitions=[{"AttributeName": "booking_id", "AttributeType": "S"}],
-        BillingMode="PAY_PER_REQUEST",
-    )
-    return name
+def table(ledger_table: str) -> str:
+    return ledger_table
 
 
 def at_once(*calls: Callable[[], Any]) -> list[Any]:
