@@ -26,7 +26,7 @@ from tests.hooks.stand_ins import (
 )
 
 if TYPE_CHECKING:
-    from charter_pipeline.hooks.ledger import LedgerHook
+    from charter_pipeline.task_runtime import Hooks
 
 
 @pytest.fixture
@@ -144,8 +144,9 @@ def ledger_table(aws_client: Callable[[str], Any]) -> str:
 
 
 @pytest.fixture
-def ledger(ledger_table: str) -> LedgerHook:
-    """A LedgerHook on a fresh ledger table."""
-    from charter_pipeline.hooks.ledger import LedgerHook
+def ledger(ledger_table: str) -> Hooks:
+    """The task's hooks with a fresh ledger table (its stores: ``records``, ``aftercare``, ``drift_reports``...)."""
+    from charter_pipeline.config import load_config
+    from charter_pipeline.task_runtime import Hooks
 
-    return LedgerHook(ledger_table)
+    return Hooks.from_config(load_config({"ledger_table": ledger_table}))
