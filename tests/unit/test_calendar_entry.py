@@ -255,3 +255,17 @@ def test_crew_passed_in_names_the_lines() -> None:
 
     assert entry["captain"] == "Pat Relief"
     assert [line["name"] for line in entry["crew_assignments"]] == ["Pat Relief", "Lou Fill", "Unassigned"]
+
+
+def test_a_charter_is_confirmed_at_the_services_and_anything_else_cancelled() -> None:
+    import json
+
+    from charter_pipeline.service_state import ServiceStatus
+
+    assert ServiceStatus.of(make_booking()) == "confirmed"
+    assert ServiceStatus.of(make_booking(status="completed")) is ServiceStatus.CONFIRMED
+    assert ServiceStatus.of(make_booking(status="cancelled")) is ServiceStatus.CANCELLED
+    assert ServiceStatus.of(make_booking(status="expired")) is ServiceStatus.CANCELLED
+    # What goes over the wire is the plain word.
+    entry = entry_for(make_booking(status="cancelled"), make_config(ROSTER), status=ServiceStatus.CANCELLED)
+    assert json.loads(json.dumps(entry))["status"] == "cancelled"
