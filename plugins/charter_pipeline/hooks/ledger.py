@@ -29,9 +29,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from airflow.providers.amazon.aws.hooks.base_aws import AwsBaseHook
-
-from charter_pipeline.hooks.policy import aws_client_config, aws_error_code
+from charter_pipeline.hooks.aws import AwsHook
+from charter_pipeline.hooks.policy import aws_error_code
 from charter_pipeline.ledger import DRIFT_REPORT_ID, POLL_STATE_ID, STEPS, LedgerRecord, RecordSummary
 
 if TYPE_CHECKING:
@@ -101,8 +100,10 @@ def now_iso() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
 
-class LedgerHook(AwsBaseHook):
-    """Reads and writes the charter booking ledger through the ``aws_default`` connection."""
+class LedgerHook(AwsHook):
+    """Reads and writes the charter booking ledger through the ``aws_default`` connection; its failures arrive
+    translated (``AwsHook``: refused credentials fail fast naming the connection), conditional writes that lost
+    their race as botocore's ClientError."""
 
     conn_name_attr = "aws_conn_id"
     default_conn_name = "aws_default"
@@ -110,7 +111,6 @@ class LedgerHook(AwsBaseHook):
     hook_name = "Charter booking ledger"
 
     def __init__(self, table_name: str, aws_conn_id: str | None = default_conn_name, **kwargs: Any) -> None:
-        kwargs.setdefault("config", aws_client_config())
         super().__init__(aws_conn_id=aws_conn_id, client_type="dynamodb", **kwargs)
         self.table_name = table_name
         self.calls = 0  # outside calls made, for the run summary and benchmarks
