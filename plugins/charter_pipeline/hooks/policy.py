@@ -115,8 +115,9 @@ class RetryPolicy:
 
 
 HTTP_POLICY = RetryPolicy(attempts=4, first_delay=0.5, max_delay=8.0, connect_timeout=5.0, read_timeout=20.0)
-# CloudFront refuses new invalidations while too many are in progress; that clears in minutes, not seconds.
-INVALIDATION_POLICY = RetryPolicy(attempts=7, first_delay=2.0, max_delay=60.0, connect_timeout=5.0, read_timeout=30.0)
+# CloudFront refuses new invalidations while too many are in progress; that clears in minutes, not seconds. Only
+# the waits count here: each try is a botocore call, with aws_client_config()'s timeouts and retries.
+INVALIDATION_POLICY = RetryPolicy(attempts=7, first_delay=2.0, max_delay=60.0)
 # botocore counts max_attempts as retries after the first try: 5 means six calls at most.
 AWS_RETRIES = 5
 
