@@ -1,13 +1,6 @@
-"""AwsHook: the base of the pipeline's AWS hooks (the ledger, SCC's events table, the guest portal, the exports).
-
-Two things every AWS call of the pipeline shares (CONTRACT.md section 8, docs/RETRIES.md):
-
-- botocore's retries and timeouts: the connection's ``config_kwargs`` extra, where the amazon provider reads them,
-  laid over the pipeline's defaults (``policy.aws_client_config()``);
-- one translation of its failures (``policy.translate_aws_errors``): refused credentials fail fast naming the
-  connection, throttling and 5xx that outlived botocore's retries are ``ServiceUnavailable``, other refusals are
-  ``ServiceRejected`` with the service's message, and no key appears in any of them.
-"""
+"""AwsHook: the base of the pipeline's AWS hooks. Every AWS call shares botocore's retries and timeouts (the
+connection's ``config_kwargs`` extra over ``policy.aws_client_config()``) and one translation of its failures
+(``policy.translate_aws_errors``; CONTRACT.md section 8, docs/RETRIES.md)."""
 
 from __future__ import annotations
 
@@ -22,8 +15,7 @@ if TYPE_CHECKING:
 
 
 class AwsHook(AwsBaseHook):
-    """An ``AwsBaseHook`` whose clients use the pipeline's botocore defaults under the connection's
-    ``config_kwargs``, and raise the pipeline's errors (``policy.ServiceError``) instead of botocore's."""
+    """An ``AwsBaseHook`` whose clients raise ``policy.ServiceError`` instead of botocore's errors."""
 
     @property
     def config(self) -> Config:

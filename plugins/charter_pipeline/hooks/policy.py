@@ -2,12 +2,10 @@
 
 CONTRACT.md section 8: every outside call has a timeout; 429, 5xx, timeouts and dropped connections are retried
 with backoff; 400 and 422 fail the booking's step with the service's message; 401 and 403 fail fast naming the
-connection id; no secret ever appears in a message. One mechanism, tenacity, as the providers use it
-(``HttpHook.run_with_advanced_retry`` hands it a ``Retrying``): ``RetryPolicy.retrying()`` builds that ``Retrying``
-for the HTTP hooks (``HTTP_POLICY``) and for CloudFront's "too many invalidations in progress"
-(``INVALIDATION_POLICY``). The AWS hooks leave throttling, 5xx and dropped connections to botocore's standard mode
-(``aws_client_config()``, under the connection's own ``config_kwargs``), and ``translate_aws_errors`` makes every
-AWS failure one of the errors below. docs/RETRIES.md counts what each layer may add up to.
+connection id; no secret ever appears in a message. The HTTP hooks and CloudFront's "too many invalidations in
+progress" retry with tenacity (``RetryPolicy.retrying()``); the AWS hooks leave the rest to botocore's standard
+mode (``aws_client_config()``), and ``translate_aws_errors`` makes every AWS failure one of the errors below.
+docs/RETRIES.md counts what each layer may add up to.
 """
 
 from __future__ import annotations
@@ -86,10 +84,10 @@ class RetryPolicy:
         retry: Callable[[BaseException], bool] | None = None,
         log: Logger | Any = None,
     ) -> tenacity.Retrying:
-        """tenacity's ``Retrying`` for this policy: ``attempts`` tries in all (the policy's by default), retrying
-        only what ``retry`` accepts (``Transient`` by default), waiting ``delay()`` before each retry (the
-        ``Retry-After`` a ``Transient`` carries wins) through the injectable ``sleep``; the last failure is
-        re-raised as it is. Use it as ``retrying(...)(call, *args)`` or ``for attempt in retrying(...)``."""
+        """tenacity's ``Retrying`` for this policy, as ``HttpHook.run_with_advanced_retry`` builds one: ``attempts``
+        tries in all (the policy's by default), retrying only what ``retry`` accepts (``Transient`` by default),
+        waiting ``delay()`` (or the ``Retry-After`` a ``Transient`` carries) through ``sleep``, then re-raising
+        the last failure. Use it as ``retrying(...)(call, *args)`` or ``for attempt in retrying(...)``."""
 
         def wait(state: tenacity.RetryCallState) -> float:
             failure = state.outcome.exception() if state.outcome is not None else None
@@ -97,8 +95,7 @@ class RetryPolicy:
 
         def note(state: tenacity.RetryCallState) -> None:
             failure = state.outcome.exception() if state.outcome is not None else None
-            seconds = state.next_action.sleep if state.next_action is not None else 0.0
-            log.info("%s; retry %d in %.1f s", failure, state.attempt_number, seconds)
+            log.info("%s; retry %d in %.1f s", failure, state.attempt_number, state.upcoming_sleep)
 
         return tenacity.Retrying(
             stop=tenacity.stop_after_attempt(attempts or self.attempts),
@@ -122,20 +119,16 @@ INVALIDATION_POLICY = RetryPolicy(attempts=7, first_delay=2.0, max_delay=60.0)
 AWS_RETRIES = 5
 
 
-def aws_client_config(policy: RetryPolicy = HTTP_POLICY) -> Config:
-    """The pipeline's botocore defaults for every AWS client (S3, DynamoDB, CloudFront, the ledger).
-
-    botocore's "standard" retry mode retries throttling, 5xx and connection errors with jittered backoff, so the
-    AWS hooks add no loop of their own. ``AwsHook`` lays the connection's ``config_kwargs`` extra over these (the
-    amazon provider's place for them, e.g. ``{"retries": {"mode": "standard", "max_attempts": 2}}``): what the
-    connection sets wins, the rest stays as here.
-    """
+def aws_client_config() -> Config:
+    """The pipeline's botocore defaults for every AWS client: "standard" retries (throttling, 5xx, connection
+    errors, with jittered backoff) and the HTTP policy's timeouts. ``AwsHook`` lays the connection's
+    ``config_kwargs`` extra over them, where the amazon provider reads it: what the connection sets wins."""
     from botocore.config import Config
 
     return Config(
         retries={"mode": "standard", "max_attempts": AWS_RETRIES},
-        connect_timeout=policy.connect_timeout,
-        read_timeout=policy.read_timeout,
+        connect_timeout=HTTP_POLICY.connect_timeout,
+        read_timeout=HTTP_POLICY.read_timeout,
     )
 
 
@@ -200,37 +193,17 @@ class ServiceUnavailable(ServiceError):
 # AWS error codes that mean "these credentials may not do this": fail fast, naming the connection. The doctor
 # uses the same set.
 AWS_AUTH_CODES = frozenset(
-    {
-        "AccessDenied",
-        "AccessDeniedException",
-        "UnrecognizedClientException",
-        "InvalidAccessKeyId",
-        "InvalidClientTokenId",
-        "InvalidSignatureException",
-        "SignatureDoesNotMatch",
-        "ExpiredToken",
-        "ExpiredTokenException",
-        "MissingAuthenticationToken",
-    }
-)
+    {"AccessDenied", "AccessDeniedException", "UnrecognizedClientException", "InvalidAccessKeyId",
+     "InvalidClientTokenId", "InvalidSignatureException", "SignatureDoesNotMatch", "ExpiredToken",
+     "ExpiredTokenException", "MissingAuthenticationToken"}
+)  # fmt: skip
+# Throttling and 5xx by their codes (some come as a 400): what outlived botocore's retries is ServiceUnavailable.
 _AWS_TRANSIENT_CODES = frozenset(
-    {
-        "Throttling",
-        "ThrottlingException",
-        "ThrottledException",
-        "RequestThrottled",
-        "TooManyRequestsException",
-        "ProvisionedThroughputExceededException",
-        "RequestLimitExceeded",
-        "SlowDown",
-        "ServiceUnavailable",
-        "InternalError",
-        "InternalServerError",
-        "InternalFailure",
-        "TooManyInvalidationsInProgress",
-        "TransactionInProgressException",
-    }
-)
+    {"Throttling", "ThrottlingException", "ThrottledException", "RequestThrottled", "TooManyRequestsException",
+     "ProvisionedThroughputExceededException", "RequestLimitExceeded", "SlowDown", "ServiceUnavailable",
+     "InternalError", "InternalServerError", "InternalFailure", "TooManyInvalidationsInProgress",
+     "TransactionInProgressException"}
+)  # fmt: skip
 # Answers the caller reads itself, so they stay botocore's ClientError: a conditional write that lost its race
 # (the ledger and the scrub decide what that means), a transaction cancelled by such a condition.
 AWS_CONDITION_CODES = frozenset({"ConditionalCheckFailedException", "TransactionCanceledException"})
@@ -256,7 +229,7 @@ def aws_error_code(exc: BaseException) -> str:
 
 def aws_error(exc: Exception, *, service: str, conn_id: str | None, secrets: Iterable[str | None] = ()) -> ServiceError:
     """Translate a botocore/boto3 exception into the pipeline's error classes, with a secret-free message."""
-    from botocore.exceptions import BotoCoreError, ClientError, ConnectionError, HTTPClientError, NoCredentialsError
+    from botocore.exceptions import ClientError, ConnectionError, HTTPClientError, NoCredentialsError
 
     detail = truncate(redact(str(exc), secrets))
     if isinstance(exc, ClientError):
@@ -278,8 +251,6 @@ def aws_error(exc: Exception, *, service: str, conn_id: str | None, secrets: Ite
         return ServiceAuthError(f"{service}: connection {conn_id!r} provides no AWS credentials.")
     if isinstance(exc, ConnectionError | HTTPClientError):
         return ServiceUnavailable(f"{service} could not be reached after retries: {detail}")
-    if isinstance(exc, BotoCoreError):
-        return ServiceError(f"{service} call failed: {detail}")
     return ServiceError(f"{service} call failed: {type(exc).__name__}: {detail}")
 
 
@@ -294,26 +265,20 @@ def translate_aws_errors(
     """
     from botocore.exceptions import BotoCoreError, ClientError
 
-    def described(event_name: str, context: dict[str, Any]) -> str:
-        service = event_name.split(".")[1]
-        kind = _AWS_RESOURCES.get(service, (service, ""))[0]
-        return f"{kind} {context[_RESOURCE]!r}" if context.get(_RESOURCE) else kind
-
     def note_resource(params: dict[str, Any], context: dict[str, Any], event_name: str, **_: Any) -> None:
-        parameter = _AWS_RESOURCES.get(event_name.split(".")[1], ("", ""))[1]
-        context[_RESOURCE] = params.get(parameter, "") if parameter else ""
+        kind, parameter = _AWS_RESOURCES.get(event_name.split(".")[1], ("AWS", ""))
+        context[_RESOURCE] = f"{kind} {params[parameter]!r}" if params.get(parameter) else kind
 
-    def answered(http_response: Any, parsed: dict[str, Any], model: Any, context: Any, **kwargs: Any) -> None:
-        if http_response.status_code < 300 or parsed.get("Error", {}).get("Code") in AWS_CONDITION_CODES:
-            return
-        error = ClientError(parsed, model.name)  # type: ignore[arg-type]
-        service = described(kwargs["event_name"], context)
-        raise aws_error(error, service=service, conn_id=conn_id, secrets=secrets()) from None
+    def translated(exc: Exception, context: dict[str, Any]) -> ServiceError:
+        return aws_error(exc, service=context.get(_RESOURCE, "AWS"), conn_id=conn_id, secrets=secrets())
 
-    def failed(exception: Exception, context: Any, event_name: str, **_: Any) -> None:
+    def answered(http_response: Any, parsed: dict[str, Any], model: Any, context: Any, **_: Any) -> None:
+        if http_response.status_code >= 300 and parsed.get("Error", {}).get("Code") not in AWS_CONDITION_CODES:
+            raise translated(ClientError(parsed, model.name), context)  # type: ignore[arg-type]
+
+    def failed(exception: Exception, context: Any, **_: Any) -> None:
         if isinstance(exception, BotoCoreError):
-            service = described(event_name, context)
-            raise aws_error(exception, service=service, conn_id=conn_id, secrets=secrets()) from None
+            raise translated(exception, context) from None
 
     events = client.meta.events
     events.register("before-parameter-build", note_resource, unique_id="charter-pipeline-resource")

@@ -7,10 +7,8 @@ sent in a header chosen by the subclass. Retries and timeouts come from ``policy
 Creating is the one thing that must never happen twice (CONTRACT.md sections 5, 6 and 8): ``create_once``
 POSTs once and, whenever the answer is lost, asks the service (GET by external id) before trying again.
 
-Not built on the http provider's ``HttpHook``: its ``schema`` is the URL scheme where our connections keep the API
-Gateway stage (``base_url_of``), and it follows redirects and raises one AirflowException for every status, where
-the contract needs 401/403, other 4xx and 429/5xx apart. The retrying is the provider's way all the same: a
-tenacity ``Retrying`` (``HTTP_POLICY.retrying()``) around one attempt.
+Not the http provider's ``HttpHook``: its ``schema`` is the URL scheme (ours hold the API stage), it follows
+redirects, and one AirflowException stands for every status. Its retrying is ours: tenacity around one attempt.
 """
 
 from __future__ import annotations
