@@ -316,14 +316,27 @@ def _ensure_bucket(s3: Any, bucket: str, region: str, dry_run: bool) -> Bootstra
 
 def _index_existing_charters(config: PipelineConfig, aws_conn_id: str, dry_run: bool) -> BootstrapStep:
     """The Charter bookings page finds upcoming charters through a month index the poll keeps from now on; a
-    ledger written before that needs its bookings indexed once (idempotent, so every bootstrap may do it)."""
+    ledger written before that needs its bookings indexed once (idempotent, so every bootstrap may do it): one
+    Scan of the whole table, then the index the poll writes."""
     from charter_pipeline.hooks.ledger import LedgerHook
+    from charter_pipeline.ledger import LedgerRecord
+    from charter_pipeline.stores.booking_records import BookingRecords
+    from charter_pipeline.stores.charter_index import CharterIndex
+    from charter_pipeline.stores.poll_state import PollStateStore
 
     resource, name = "charter month index", f"{config.ledger_table} (#charters items)"
     if dry_run:
         return BootstrapStep(resource, name, "would index", "every booking by the month its charter starts in")
-    bookings, calls = LedgerHook(config.ledger_table, aws_conn_id=aws_conn_id).index_existing_charters()
-    return BootstrapStep(resource, name, "indexed", f"{bookings} booking(s), {calls} call(s); for the staff page")
+    ledger = LedgerHook(config.ledger_table, aws_conn_id=aws_conn_id)
+    records = [
+        LedgerRecord(booking_id=item["booking_id"], snapshot=json.loads(item["snapshot"]))
+        for item in ledger.scan(("booking_id", "snapshot"))
+        if not item["booking_id"].startswith("#") and "snapshot" in item
+    ]
+    CharterIndex(ledger, BookingRecords(ledger), PollStateStore(ledger)).index_charters(records)
+    return BootstrapStep(
+        resource, name, "indexed", f"{len(records)} booking(s), {ledger.calls} call(s); for the staff page"
+    )
 
 
 def _ensure_table(dynamodb: Any, table: str, key: str, resource: str, dry_run: bool) -> BootstrapStep:

@@ -70,7 +70,7 @@ def test_an_access_denied_ledger_write_fails_the_task_without_airflow_retries(
     table = _table(aws_client, "booking_id")
     proxy.inject_error("dynamodb", "UpdateItem", code="AccessDeniedException", count=10)
     with pytest.raises(AirflowFailException, match="'aws_default'"), airflow_errors():
-        LedgerHook(table).record_state("BS-1001", "published")
+        LedgerHook(table).update("BS-1001", {"state": "published"})
     assert proxy.count("dynamodb", "UpdateItem") == 1
 
 

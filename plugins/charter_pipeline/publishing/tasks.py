@@ -4,7 +4,7 @@ data out for XCom."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any
 
@@ -12,7 +12,7 @@ from charter_pipeline.booking import BookingError
 from charter_pipeline.publishing.booking_steps import BookingSteps
 from charter_pipeline.publishing.poll import Poll
 from charter_pipeline.publishing.summary import summarize, summary_table
-from charter_pipeline.task_runtime import airflow_errors, pipeline_config
+from charter_pipeline.task_runtime import Hooks, airflow_errors, pipeline_config
 
 log = logging.getLogger(__name__)
 
@@ -44,10 +44,10 @@ def collect_task(params: Mapping[str, Any], triggered_at: datetime | None = None
         raise AirflowFailException(refuse_manual_booking(exc)) from None
     if manual_booking is not None:
         with airflow_errors():
-            intake = Poll(config, now).manual(manual_booking, triggered_at)
+            intake = Poll(config, now, Hooks.from_config(config)).manual(manual_booking, triggered_at)
     else:
         with airflow_errors():
-            intake = Poll(config, now).scheduled()
+            intake = Poll(config, now, Hooks.from_config(config)).scheduled()
     log.info(
         "%d booking(s) need work this run: %s",
         len(intake.work),
@@ -56,24 +56,26 @@ def collect_task(params: Mapping[str, Any], triggered_at: datetime | None = None
     return intake.as_xcom()
 
 
-def booking_task(item: Mapping[str, Any], step: str, *args: Any) -> Any:
-    """Run one step of a booking's group."""
+# The DAG's step names (``booking_task(item, step)``) and the BookingSteps method each one runs.
+BOOKING_STEPS: dict[str, Callable[..., Any]] = {
+    "financials": BookingSteps.financials,
+    "calendar": BookingSteps.calendar,
+    "scc_event": BookingSteps.scc_event,
+    "scrub": BookingSteps.scrub,
+    "guest_page": BookingSteps.guest_page,
+    "invalidation": BookingSteps.invalidation,
+}
+
+
+def booking_task(item: Mapping[str, Any], step: str) -> Any:
+    """Run one step of a booking's group (on the ledger's newest snapshot, not on upstream XComs)."""
+    run = BOOKING_STEPS.get(step)
+    if run is None:
+        raise ValueError(f"unknown step {step!r}")
     config = pipeline_config()
-    steps = BookingSteps(config, item)
+    steps = BookingSteps(config, item, Hooks.from_config(config))
     with airflow_errors():
-        if step == "financials":
-            return steps.financials()
-        if step == "calendar":
-            return steps.calendar(*args)
-        if step == "scc_event":
-            return steps.scc_event()
-        if step == "scrub":
-            return steps.scrub(*args)
-        if step == "guest_page":
-            return steps.guest_page()
-        if step == "invalidation":
-            return steps.invalidation(*args)
-    raise ValueError(f"unknown step {step!r}")
+        return run(steps)
 
 
 def summary_task(intake: Mapping[str, Any] | None, work: list[dict[str, Any]] | None) -> dict[str, Any]:
@@ -81,7 +83,7 @@ def summary_task(intake: Mapping[str, Any] | None, work: list[dict[str, Any]] | 
     from airflow.sdk.exceptions import AirflowFailException
 
     config = pipeline_config()
-    summary = summarize(config, intake, work)
+    summary = summarize(config, intake, work, Hooks.from_config(config))
     log.info("%s", summary_table(summary))
     if intake is None:
         raise AirflowFailException("collect_bookings did not finish: nothing was processed (see its log).")
