@@ -84,13 +84,16 @@ class BookingSteps:
         """Whatever goes wrong in ``step`` is written to the ledger (for the summary and the next poll), then
         raised for Airflow to retry or fail. Only while the snapshot it acted on is the recorded one: an older
         snapshot's failure says nothing about the newer one."""
+        from charter_pipeline.publishing.desk_alerts import failure_kind
         from charter_pipeline.stores.booking_records import StaleSnapshot
 
         try:
             yield
         except Exception as exc:
             try:
-                self.ledger.record_failure(self.booking_id, step, describe(exc), fingerprint=self.fp)
+                self.ledger.record_failure(
+                    self.booking_id, step, describe(exc), fingerprint=self.fp, kind=failure_kind(exc)
+                )
             except StaleSnapshot:
                 log.warning(
                     "%s: %s failed for a snapshot that is no longer the newest; not recorded.", self.label, step

@@ -82,12 +82,25 @@ def summary_task(intake: Mapping[str, Any] | None, work: list[dict[str, Any]] | 
     """``run_summary``: log the table, and fail the run (red in the UI) if the intake or any booking failed."""
     from airflow.sdk.exceptions import AirflowFailException
 
+    from charter_pipeline.alerts import AlertDelivery
+    from charter_pipeline.publishing.desk_alerts import desk_alerts_for, tell_the_desk
+
     config = pipeline_config()
-    summary = summarize(config, intake, work, Hooks.from_config(config))
+    hooks = Hooks.from_config(config)
+    summary = summarize(config, intake, work, hooks)
     log.info("%s", summary_table(summary))
+    # CONTRACT.md section 15: once the outcomes are settled (every booking's tries are spent by now), the desk
+    # hears about the bookings left stuck and those a run completed after a publish_failed.
+    stuck, completed = desk_alerts_for(summary, work or [])
+    summary["desk_alerts"] = [note.to_json() for note in tell_the_desk(stuck, completed, hooks)]
     if intake is None:
         raise AirflowFailException("collect_bookings did not finish: nothing was processed (see its log).")
     failed = summary["counts"]["failed"]
     if failed:
         raise AirflowFailException(f"{failed} booking(s) failed; the next poll retries them. See the table above.")
+    undelivered = [n["booking_id"] for n in summary["desk_alerts"] if not AlertDelivery(n["delivery"]).handled]
+    if undelivered:
+        raise AirflowFailException(
+            f"Every booking is done, but the desk's alert for {', '.join(undelivered)} was not delivered (see above)."
+        )
     return summary

@@ -1,5 +1,6 @@
 """Aftercare's own attributes on a booking's item (CONTRACT.md section 11), each written by one method with an
-atomic update: ``alerts_sent`` (a string set), ``crew_alert_open``, ``crew_answers``/``crew_checked_at`` and the
+atomic update: ``alerts_sent`` (a string set), ``crew_alert_open``, ``stuck_alert_open`` (the desk's open
+publish_failed, CONTRACT.md section 15), ``crew_answers``/``crew_checked_at`` and the
 guest page's retirement (``retired_hash``, ``retired_at``, ``retired_invalidation_id``)."""
 
 from __future__ import annotations
@@ -18,10 +19,20 @@ class AftercareMarks:
     def __init__(self, hook: LedgerHook) -> None:
         self.hook = hook
 
-    def record_alert_sent(self, booking_id: str, alert_id: str, *, crew_alert_open: str | None = None) -> None:
+    def record_alert_sent(
+        self,
+        booking_id: str,
+        alert_id: str,
+        *,
+        crew_alert_open: str | None = None,
+        stuck_alert_open: str | None = None,
+    ) -> None:
         """Add ``alert_id`` to the booking's delivered alerts (a string set: parallel writers never lose one), and
-        when given, set the crew alert awaiting an all-clear ("" once it is cleared), in the same update."""
+        when given, set the crew alert awaiting an all-clear, or the publish_failed alert awaiting its
+        publish_recovered (CONTRACT.md section 15; "" once it is cleared), in the same update."""
         values: dict[str, Any] = {} if crew_alert_open is None else {"crew_alert_open": crew_alert_open}
+        if stuck_alert_open is not None:
+            values["stuck_alert_open"] = stuck_alert_open
         self.hook.update(booking_id, values, add={"alerts_sent": {alert_id}})
 
     def record_crew_answers(self, booking_id: str, answers_json: str) -> None:

@@ -5,8 +5,10 @@ Item layout (the pipeline owns every attribute but the key):
   row_digest                digest of that row as written (CSV), so the poll can skip it when it comes again
   fingerprint, status, source, state, session_id, calendar_id, scc_event_id, page_hash, invalidation_id
   <step>_fp, <step>_result, <step>_at   per step in ledger.STEPS: the fingerprint it last completed for
+  <step>_failure            the kind of answer its last failure got (FailureKind), "" once it completes again
   attempts, last_error, first_seen_at, updated_at
   alerts_sent, crew_alert_open, crew_answers, crew_checked_at, retired_*   aftercare's (stores/aftercare_marks.py)
+  stuck_alert_open          the publish_failed alert awaiting its publish_recovered (stores/aftercare_marks.py)
 
 Several processes write one item at the same moment (CONTRACT.md section 9: a booking's three branches, a cleared
 task of an older run, the poll), so no write here is a blind read-then-write: step records and failures are
@@ -34,7 +36,9 @@ _PLAIN_FIELDS = (
     "row_digest",
 )
 # Written only by stores/aftercare_marks.py; read with every whole record.
-_AFTERCARE_FIELDS = ("crew_alert_open", "crew_answers", "crew_checked_at", "retired_hash", "retired_at")
+_AFTERCARE_FIELDS = (
+    *("crew_alert_open", "crew_answers", "crew_checked_at", "retired_hash", "retired_at", "stuck_alert_open"),
+)
 _STEP_FP = tuple(f"{step}_fp" for step in STEPS)
 # The attributes of a RecordSummary.
 SUMMARY_ATTRIBUTES = ("booking_id", "row_digest", "state", "fingerprint", "order_key", *_STEP_FP)
@@ -142,6 +146,7 @@ class BookingRecords:
         if step not in STEPS:
             raise ValueError(f"unknown step {step!r}")
         values: dict[str, Any] = {f"{step}_fp": fingerprint, f"{step}_result": result, f"{step}_at": now_iso()}
+        values[f"{step}_failure"] = ""  # done: its earlier failures no longer describe the booking
         values.update({k: v for k, v in artifacts.items() if v})
         self._update(booking_id, values, condition=_fingerprint_condition(fingerprint))
 
@@ -149,13 +154,21 @@ class BookingRecords:
         """Store artifact ids as soon as they exist, before the step is complete (a later failure keeps them)."""
         self._update(booking_id, {k: v for k, v in artifacts.items() if v})
 
-    def record_failure(self, booking_id: str, step: str, message: str, fingerprint: str = "") -> None:
+    def record_failure(
+        self, booking_id: str, step: str, message: str, fingerprint: str = "", *, kind: str = ""
+    ) -> None:
         """Note a failed step: the next poll retries the booking, and the summary shows the reason. With a
         ``fingerprint``, only while that is the recorded snapshot (else ``StaleSnapshot``): an older snapshot's
-        failure says nothing about the newer one."""
+        failure says nothing about the newer one. ``kind`` is the kind of answer (desk_alerts.FailureKind): the
+        desk's publish_failed alert is one per step and kind (CONTRACT.md section 15)."""
         self._update(
             booking_id,
-            {f"{step}_result": f"failed: {message}"[:500], f"{step}_at": now_iso(), "last_error": message[:500]},
+            {
+                f"{step}_result": f"failed: {message}"[:500],
+                f"{step}_at": now_iso(),
+                "last_error": message[:500],
+                f"{step}_failure": kind,
+            },
             add={"attempts": 1},
             condition=_fingerprint_condition(fingerprint) if fingerprint else None,
         )
@@ -237,6 +250,7 @@ def record_from_item(item: Mapping[str, Any]) -> LedgerRecord:
         order_key=json.loads(order_key) if order_key else None,
         step_fingerprints={step: text(f"{step}_fp") for step in STEPS if text(f"{step}_fp")},
         step_results={step: text(f"{step}_result") for step in STEPS if text(f"{step}_result")},
+        step_failures={step: text(f"{step}_failure") for step in STEPS if text(f"{step}_failure")},
         attempts=int(item.get("attempts") or 0),
         **{name: text(name) for name in _PLAIN_FIELDS},
         alerts_sent=frozenset(item.get("alerts_sent", ())),
