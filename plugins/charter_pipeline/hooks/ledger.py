@@ -8,10 +8,10 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
-from airflow.providers.amazon.aws.hooks.base_aws import AwsBaseHook
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 
-from charter_pipeline.hooks.policy import aws_client_config, aws_error_code
+from charter_pipeline.hooks.aws import AwsHook
+from charter_pipeline.hooks.policy import aws_error_code
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.client import DynamoDBClient  # pragma: no cover
@@ -42,8 +42,9 @@ class ConditionFailed(Exception):
     """A conditional write found the item otherwise than the condition asked."""
 
 
-class LedgerHook(AwsBaseHook):
-    """The charter booking ledger's table through the ``aws_default`` connection."""
+class LedgerHook(AwsHook):
+    """The charter booking ledger's table through the ``aws_default`` connection. Its failures arrive translated
+    (``AwsHook``: refused credentials fail fast naming the connection); a lost conditional write as ClientError."""
 
     conn_name_attr = "aws_conn_id"
     default_conn_name = "aws_default"
@@ -51,7 +52,6 @@ class LedgerHook(AwsBaseHook):
     hook_name = "Charter booking ledger"
 
     def __init__(self, table_name: str, aws_conn_id: str | None = default_conn_name, **kwargs: Any) -> None:
-        kwargs.setdefault("config", aws_client_config())
         super().__init__(aws_conn_id=aws_conn_id, client_type="dynamodb", **kwargs)
         self.table_name = table_name
         self.calls = 0  # outside calls made, for the run summary and benchmarks
