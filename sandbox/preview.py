@@ -256,8 +256,8 @@ def _index_page(bucket: str, pages: list[tuple[str, str, str]]) -> bytes:
         for session_id, modified, title in pages
     )
     table = (
-        f'<table style="border-collapse:collapse"><tr><th align="left">address</th><th align="left">title</th>'
-        f'<th align="left">uploaded</th></tr>{rows}</table>'
+        f'<table style="border-spacing:16px 4px;margin-left:-16px"><tr><th align="left">address</th>'
+        f'<th align="left">title</th><th align="left">uploaded</th></tr>{rows}</table>'
         if pages
         else "<p>No guest pages yet: they appear here once the pipeline has published a booking.</p>"
     )
