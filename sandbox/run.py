@@ -238,7 +238,11 @@ def run(*, executor: Executor = "local", trigger: bool = True) -> int:
         )
         for line in topology.bootstrap_report.lines():
             print(f"  bootstrap: {line}")
-        topology.watch_exports()
+        # The exports queue, the bucket's notification to it, and the triggerer's watcher running on it.
+        watching = topology.watch_exports()
+        for line in watching.lines():
+            if "queue" in line or "notification" in line:
+                print(f"  bootstrap: {line}")
         config = topology.config
 
         def drop_samples() -> None:
