@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from charter_pipeline.crew import is_money_attribute, is_money_line
+from charter_pipeline.money_words import is_money_attribute, is_money_line
 from tests.e2e.harness import TZ, Deployment, days_ahead, row, session_id_of
 
 pytestmark = pytest.mark.e2e

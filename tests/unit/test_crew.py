@@ -23,9 +23,9 @@ from charter_pipeline.crew import (
     crew_checklist,
     external_ref,
     iso_local,
-    money_findings,
     scc_event_payload,
 )
+from charter_pipeline.money_words import money_findings
 
 TZ = ZoneInfo("America/Los_Angeles")
 

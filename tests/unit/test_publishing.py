@@ -583,3 +583,15 @@ def test_a_cleared_page_task_of_a_retired_booking_publishes_nothing_and_stays_in
     assert "retired" in invalidation["result"]
     assert invalidation["invalidation_id"] == ""
     assert ledger.recorded == [("page", fp), ("invalidation", fp)]  # recorded, so the summary sees it in sync
+
+
+def test_every_step_the_dag_names_is_one_booking_task_runs_and_no_other() -> None:
+    import re
+    from pathlib import Path
+
+    from charter_pipeline.publishing.tasks import BOOKING_STEPS, booking_task
+
+    dag = (Path(__file__).parents[2] / "dags" / "charter_booking_pipeline.py").read_text()
+    assert set(re.findall(r'booking_task\(item, "(\w+)"', dag)) == set(BOOKING_STEPS)
+    with pytest.raises(ValueError, match="unknown step 'fuel'"):
+        booking_task({}, "fuel")

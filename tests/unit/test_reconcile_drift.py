@@ -12,9 +12,9 @@ import pytest
 
 from charter_pipeline.booking import Booking, fingerprint
 from charter_pipeline.config import PipelineConfig, load_config
-from charter_pipeline.crew import holds_amount
 from charter_pipeline.guest_page import page_hash
 from charter_pipeline.ledger import STEPS, LedgerRecord
+from charter_pipeline.money_words import holds_amount
 from charter_pipeline.reconcile.drift import (
     SKIP_ENDED,
     SKIP_PENDING,

@@ -20,7 +20,14 @@ log = logging.getLogger(__name__)
 def crew_answers_task(context: Mapping[str, Any]) -> dict[str, Any]:
     """``check_crew_answers``: read the crew's answers of every charter starting within ``crew_confirm_hours``
     and send the operations desk the alert each new situation calls for."""
-    from charter_pipeline.aftercare.crew_answers import answers_from_event, answers_json, crew_alert, needs_crew_check
+    from charter_pipeline.aftercare.crew_answers import (
+        CrewResponse,
+        answers_from_event,
+        answers_json,
+        crew_alert,
+        needs_crew_check,
+    )
+    from charter_pipeline.alerts import AlertKind
     from charter_pipeline.hooks.ledger import LedgerHook
     from charter_pipeline.hooks.ops_alerts import OpsAlertsHook
     from charter_pipeline.hooks.scc import ShipCaptainCrewHook
@@ -41,7 +48,8 @@ def crew_answers_task(context: Mapping[str, Any]) -> dict[str, Any]:
         try:
             answers = answers_from_event(scc.get_event(record.scc_event_id))
             ledger.record_crew_answers(record.booking_id, answers_json(answers))
-            counts = {r: sum(a.response == r for a in answers) for r in ("accepted", "pending", "declined")}
+            order = (CrewResponse.ACCEPTED, CrewResponse.PENDING, CrewResponse.DECLINED)
+            counts = {r: sum(a.response == r for a in answers) for r in order}
             row["answers"] = ", ".join(f"{n} {r}" for r, n in counts.items() if n) or "no crew"
             alert = crew_alert(
                 record, answers, config.tz, delivered=record.alerts_sent, open_alert=record.crew_alert_open
@@ -50,7 +58,7 @@ def crew_answers_task(context: Mapping[str, Any]) -> dict[str, Any]:
                 row["alert"] = "none needed" if not record.crew_alert_open else "already sent"
             else:
                 how = desk.send(alert)
-                still_open = "" if alert.kind == "crew_all_clear" else alert.alert_id
+                still_open = "" if alert.kind is AlertKind.CREW_ALL_CLEAR else alert.alert_id
                 ledger.record_alert_sent(record.booking_id, alert.alert_id, crew_alert_open=still_open)
                 row["alert"] = f"{alert.kind} {how} ({alert.alert_id})"
         # One booking's failure must not stop the others (CONTRACT.md section 8); the summary reports it.

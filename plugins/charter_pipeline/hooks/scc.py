@@ -26,7 +26,7 @@ class ShipCaptainCrewHook(ServiceHttpHook):
 
     :param conn_id: connection whose ``host`` is the API Gateway base URL with its stage (never the CloudFront
         domain, which strips auth headers) and ``password`` the service key.
-    :param money_findings: the money detector; defaults to ``charter_pipeline.crew.money_findings``.
+    :param money_findings: the money detector; defaults to ``charter_pipeline.money_words.money_findings``.
     """
 
     conn_name_attr = "conn_id"
@@ -108,7 +108,7 @@ class ShipCaptainCrewHook(ServiceHttpHook):
         if self._money_findings is not None:
             findings = self._money_findings(dict(payload))
         else:
-            from charter_pipeline.crew import money_findings
+            from charter_pipeline.money_words import money_findings
 
             findings = money_findings(dict(payload), names=names)
         if findings:

@@ -85,7 +85,7 @@ class SccEventsTableHook(AwsBaseHook):
 
     :param table_name: SCC's events table (``scc_events_table``), partition key ``event_id`` (S).
     :param aws_conn_id: the AWS connection; its ``endpoint_url`` extra points at an emulator.
-    :param is_money_attribute: / :param scrub_notes: the scrub rules; default to ``charter_pipeline.crew``'s.
+    :param is_money_attribute: / :param scrub_notes: the scrub rules; default to ``charter_pipeline.money_words``'s.
     """
 
     conn_type = "aws"
@@ -205,10 +205,10 @@ class SccEventsTableHook(AwsBaseHook):
     def _rules(self) -> tuple[Callable[[str], bool], Callable[[str], str]]:
         is_money_attribute, scrub_notes = self._is_money_attribute, self._scrub_notes
         if is_money_attribute is None or scrub_notes is None:
-            from charter_pipeline import crew
+            from charter_pipeline import money_words
 
-            is_money_attribute = is_money_attribute or crew.is_money_attribute
-            scrub_notes = scrub_notes or crew.scrub_notes
+            is_money_attribute = is_money_attribute or money_words.is_money_attribute
+            scrub_notes = scrub_notes or money_words.scrub_notes
         return is_money_attribute, scrub_notes
 
     def _secrets(self) -> list[str | None]:

@@ -17,25 +17,16 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from charter_pipeline.booking import Booking
 from charter_pipeline.config import PipelineConfig
 from charter_pipeline.crew import external_ref
-from charter_pipeline.ledger import (
-    LedgerRecord,
-)
+from charter_pipeline.ledger import SNAPSHOT_ROUNDS, LedgerRecord, skipped_result
 from charter_pipeline.service_state import changed_fields, payload_hash, pick_existing
 from charter_pipeline.task_runtime import ConfiguredHooks, describe
 
-if TYPE_CHECKING:
-    pass
-
 log = logging.getLogger(__name__)
-
-# How often a step does its work again because a newer snapshot was recorded while it ran; beyond that the task
-# fails and Airflow's retry starts it afresh (each new snapshot needs a poll, so this is never reached in practice).
-SNAPSHOT_ROUNDS = 3
 
 
 class BookingSteps(ConfiguredHooks):
@@ -193,7 +184,8 @@ class BookingSteps(ConfiguredHooks):
             return self.newest(self._scc_event)
 
     def _scc_event(self, record: LedgerRecord) -> dict[str, Any]:
-        from charter_pipeline.crew import assigned_crew, proper_names, scc_event_payload, scrub_notes
+        from charter_pipeline.crew import assigned_crew, scc_event_payload
+        from charter_pipeline.money_words import proper_names, scrub_notes
 
         ref = external_ref(self.booking_id)
         if self.booking.is_charter:
@@ -321,10 +313,11 @@ class BookingSteps(ConfiguredHooks):
                 return {"invalidation_id": "", "result": result}
             session_id, digest, found = record.session_id or session_id, record.page_hash, False
         invalidation_id = ""
-        if record.invalidated_hash == digest or found:
+        unchanged = record.invalidated_hash == digest or found
+        if unchanged:
             result = "page unchanged since its last invalidation"
         elif not self.config.cloudfront_distribution_id:
-            result = "skipped: cloudfront_distribution_id is empty"
+            result = skipped_result("cloudfront_distribution_id is empty")
             log.info("%s: invalidation skipped because cloudfront_distribution_id is empty.", self.booking.label)
         else:
             invalidation_id = self.portal.invalidate_page(session_id, digest) or ""
@@ -335,7 +328,7 @@ class BookingSteps(ConfiguredHooks):
             self.fp,
             result,
             invalidation_id=invalidation_id,
-            invalidated_hash=digest if invalidation_id or result.startswith("page unchanged") else "",
+            invalidated_hash=digest if invalidation_id or unchanged else "",
         )
         log.info("%s: %s", self.booking.label, result)
         return {"invalidation_id": invalidation_id, "result": result}

@@ -15,9 +15,9 @@ from typing import TYPE_CHECKING, Any
 from charter_pipeline.booking import Booking, fingerprint
 from charter_pipeline.config import PipelineConfig
 from charter_pipeline.ledger import (
-    RECORDED_NOT_A_CHARTER,
-    RECORDED_PAST,
+    SNAPSHOT_ROUNDS,
     Action,
+    BookingState,
     LedgerRecord,
     decide,
     is_newer,
@@ -34,8 +34,6 @@ log = logging.getLogger(__name__)
 
 
 QUARANTINE_LISTED = 50
-# How often the poll weighs a booking again when another poll recorded a snapshot of it at the same moment.
-SNAPSHOT_ROUNDS = 3
 # A progress line every this many rows when an export is large.
 PROGRESS_EVERY = 10_000
 
@@ -194,14 +192,8 @@ class Poll:
 
     def _quarantine(self, export: ExportFile, problems: list[RowProblem]) -> None:
         for problem in problems:
-            record = {
-                "source": problem.source,
-                "row": problem.row,
-                "reason": problem.reason,
-                "raw": problem.raw,
-                "export_version": export.version,
-                "quarantined_at": self.now.isoformat(),
-            }
+            # The contract's four fields (RowProblem), then when and from which version of the file.
+            record = {**problem.to_dict(), "export_version": export.version, "quarantined_at": self.now.isoformat()}
             # The name is derived from the file version and row, so re-reading a file overwrites, never duplicates.
             stem = export.name.rsplit("/", 1)[-1]
             version = hashlib.sha256(export.version.encode()).hexdigest()[:10]
@@ -314,8 +306,9 @@ class Poll:
                 or record.row_digest != candidate.source.row_digest  # stored, so the next poll can skip this row
                 or record.snapshot != booking.to_dict()
             ):
+                state: str
                 if action.needs_work:
-                    state = "pending"
+                    state = BookingState.PENDING
                 elif action is Action.UNCHANGED and record is not None:
                     state = record.state  # a re-export with a newer Updated At: only the ordering key moves
                 else:
@@ -336,8 +329,14 @@ def _with_progress(rows: Sequence[RawRow], name: str) -> Iterator[RawRow]:
         yield row
 
 
-def _record_only_state(action: Action) -> str:
-    return {Action.RECORD_PAST: RECORDED_PAST, Action.RECORD_ONLY: RECORDED_NOT_A_CHARTER}.get(action, "recorded")
+def _record_only_state(action: Action) -> BookingState:
+    return _RECORD_ONLY_STATES.get(action, BookingState.RECORDED)
+
+
+_RECORD_ONLY_STATES = {
+    Action.RECORD_PAST: BookingState.RECORDED_PAST,
+    Action.RECORD_ONLY: BookingState.RECORDED_NOT_A_CHARTER,
+}
 
 
 def _record_only_reason(action: Action, booking: Booking) -> str:

@@ -4,7 +4,7 @@ data out for XCom."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any
 
@@ -56,24 +56,25 @@ def collect_task(params: Mapping[str, Any], triggered_at: datetime | None = None
     return intake.as_xcom()
 
 
+# The DAG's step names (``booking_task(item, step, ...)``) and the BookingSteps method each one runs.
+BOOKING_STEPS: dict[str, Callable[..., Any]] = {
+    "financials": BookingSteps.financials,
+    "calendar": BookingSteps.calendar,
+    "scc_event": BookingSteps.scc_event,
+    "scrub": BookingSteps.scrub,
+    "guest_page": BookingSteps.guest_page,
+    "invalidation": BookingSteps.invalidation,
+}
+
+
 def booking_task(item: Mapping[str, Any], step: str, *args: Any) -> Any:
     """Run one step of a booking's group."""
-    config = pipeline_config()
-    steps = BookingSteps(config, item)
+    run = BOOKING_STEPS.get(step)
+    if run is None:
+        raise ValueError(f"unknown step {step!r}")
+    steps = BookingSteps(pipeline_config(), item)
     with airflow_errors():
-        if step == "financials":
-            return steps.financials()
-        if step == "calendar":
-            return steps.calendar(*args)
-        if step == "scc_event":
-            return steps.scc_event()
-        if step == "scrub":
-            return steps.scrub(*args)
-        if step == "guest_page":
-            return steps.guest_page()
-        if step == "invalidation":
-            return steps.invalidation(*args)
-    raise ValueError(f"unknown step {step!r}")
+        return run(steps, *args)
 
 
 def summary_task(intake: Mapping[str, Any] | None, work: list[dict[str, Any]] | None) -> dict[str, Any]:

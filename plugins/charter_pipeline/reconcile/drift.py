@@ -18,7 +18,7 @@ from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING, Any
 
-from charter_pipeline.crew import holds_amount
+from charter_pipeline.money_words import holds_amount
 from charter_pipeline.service_state import payload_hash
 
 if TYPE_CHECKING:
