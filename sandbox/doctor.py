@@ -35,8 +35,9 @@ def main(argv: list[str] | None = None) -> int:
                 "AIRFLOW_VAR_CHARTER_PIPELINE)"
             )
             return 1
-        os.environ.update(state["env"])
-        print(f"make doctor: checking the running local stack ({state['executor']} executor, {state['api_url']}/)")
+        os.environ.update(state.get("env") or {})
+        where = f"{state.get('executor')} executor, {state.get('api_url')}/"
+        print(f"make doctor: checking the running local stack ({where})")
     return doctor.main()
 
 
