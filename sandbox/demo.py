@@ -463,9 +463,10 @@ def demo() -> int:
                 print()
                 print(f"Retired guest pages ({len(retired)})")
                 print(format_table(RETIRED_HEADER, (r.cells() for r in retired)))
+                print()
                 retired_ids = [guest_address(r.guest_url).rsplit("/", 1)[-1] for r in retired]
                 for saved in save_guest_pages(stack, config, retired_ids, pages_dir, suffix="-retired"):
-                    print(f"  now shows: {saved.relative_to(REPO)}")
+                    print(f"The retired page as it reads now: {saved.relative_to(REPO)}")
                 print()
                 if code != 0:
                     return _failed(log, AFTERCARE_DAG_ID, code)
