@@ -43,7 +43,7 @@ from sandbox.samples import sample_variable, write_samples
 from sandbox.topology import Executor, LocalParts, Topology
 
 DAG_ID = "charter_booking_pipeline"
-PORTS = {"moto": 5055, "aws": 5056, "jada": 8081, "scc": 8082, "alerts": 8083}
+PORTS = {"moto": 5055, "aws": 5056, "jada": 8081, "scc": 8082, "alerts": 8083, "webhook": 8084}
 # The other DAGs `make run` schedules besides DAG_ID, each unpaused once it is parsed (CONTRACT.md sections 11, 12).
 OTHER_DAG_IDS = ("charter_aftercare", "charter_reconcile")
 PREVIEW_PORT = 8090
@@ -266,6 +266,7 @@ def run(*, executor: Executor = "local", trigger: bool = True) -> int:
         print(f"  Guest site       {topology.preview_url}/g/<SESSION_ID>  (every page: {topology.preview_url}/)")
         print(f"  Inspector        {topology.inspector_url}")
         print(f"  Exports bucket   {config.exports_uri}  (drop CSV/JSON exports here: a run starts in seconds)")
+        print(f"  Booking webhook  {stack.webhook.url}/   (signed POSTs: make webhook BOOKING=@booking.json)")
         print("  Doctor           make doctor  (from another shell: checks this stack)")
         print("  Ctrl-C stops everything.")
         print()

@@ -567,6 +567,7 @@ class Topology:
         self.variable["cloudfront_distribution_id"] = report.distribution_id
         if self.local is not None:
             self._start_local_pages(self.local)
+        self.stack.webhook.deliver_to(self.config.exports_uri, timezone=self.config.timezone)
 
         values = {"AIRFLOW_API_HOST": f"127.0.0.1:{self.api_port or free_port()}"}
         if self.executor == "celery":

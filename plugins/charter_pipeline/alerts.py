@@ -23,6 +23,9 @@ class AlertKind(StrEnum):
     CREW_PENDING = "crew_pending"
     CREW_ALL_CLEAR = "crew_all_clear"
     DRIFT = "drift"
+    # CONTRACT.md section 15: a booking stuck after every retry, and its recovery (publishing/desk_alerts.py).
+    PUBLISH_FAILED = "publish_failed"
+    PUBLISH_RECOVERED = "publish_recovered"
 
 
 KINDS = tuple(AlertKind)

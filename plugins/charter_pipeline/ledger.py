@@ -131,6 +131,8 @@ class LedgerRecord:
     invalidation_id: str = ""
     step_fingerprints: dict[str, str] = field(default_factory=dict)  # step -> fingerprint it last completed for
     step_results: dict[str, str] = field(default_factory=dict)  # step -> what it last did, in words
+    # step -> the kind of answer its last failure got (publishing.desk_alerts.FailureKind), until it completes
+    step_failures: dict[str, str] = field(default_factory=dict)
     attempts: int = 0
     last_error: str = ""
     first_seen_at: str = ""
@@ -141,6 +143,7 @@ class LedgerRecord:
     # record_page_retiring/record_page_retired only, never by the poll or the per-booking steps.
     alerts_sent: frozenset[str] = frozenset()  # alert ids the desk's receiver answered 2xx (or logged): never again
     crew_alert_open: str = ""  # id of the last crew_declined/crew_pending alert delivered and not yet all-cleared
+    stuck_alert_open: str = ""  # id of the last publish_failed alert delivered and not yet followed by a recovery
     crew_answers: str = ""  # JSON list of {name, role, response} as SCC last answered (no e-mail addresses)
     crew_checked_at: str = ""  # when the aftercare DAG last read those answers
     retired_hash: str = ""  # hash of the neutral notice the guest page was (being) replaced with: set = retiring

@@ -7,13 +7,14 @@ from typing import Any
 
 import pytest
 
-from charter_pipeline.hooks.ledger import LedgerHook
+from charter_pipeline.config import load_config
+from charter_pipeline.task_runtime import Hooks
 from tests.hooks.stand_ins import unique
 from tests.hooks.test_ledger_hook import record
 
 
 @pytest.fixture
-def ledger(aws_client: Callable[[str], Any]) -> LedgerHook:
+def ledger(aws_client: Callable[[str], Any]) -> Hooks:
     name = unique("ledger")
     aws_client("dynamodb").create_table(
         TableName=name,
@@ -21,16 +22,18 @@ def ledger(aws_client: Callable[[str], Any]) -> LedgerHook:
         AttributeDefinitions=[{"AttributeName": "booking_id", "AttributeType": "S"}],
         BillingMode="PAY_PER_REQUEST",
     )
-    return LedgerHook(name)
+    return Hooks.from_config(load_config({"ledger_table": name}))
 
 
-def test_the_last_drift_report_replaces_the_one_before_and_is_no_booking(ledger: LedgerHook) -> None:
-    assert ledger.get_drift_report() is None
+def test_the_last_drift_report_replaces_the_one_before_and_is_no_booking(ledger: Hooks) -> None:
+    assert ledger.drift_reports.get_drift_report() is None
     published = record()
-    ledger.save_snapshots([published], existing={})
-    ledger.record_step(published.booking_id, "calendar", published.fingerprint, "created", calendar_id="cal_1")
-    ledger.save_drift_report({"checked_at": "2026-12-01T08:00:00+00:00", "bookings": [{"booking_id": "BS-1"}]})
+    ledger.records.save_snapshots([published], existing={})
+    ledger.records.record_step(published.booking_id, "calendar", published.fingerprint, "created", calendar_id="cal_1")
+    ledger.drift_reports.save_drift_report(
+        {"checked_at": "2026-12-01T08:00:00+00:00", "bookings": [{"booking_id": "BS-1"}]}
+    )
     later = {"checked_at": "2026-12-02T08:00:00+00:00", "counts": {"drift": 0}, "bookings": []}
-    ledger.save_drift_report(later)
-    assert ledger.get_drift_report() == later
-    assert [r.booking_id for r in ledger.published_records()] == [published.booking_id]
+    ledger.drift_reports.save_drift_report(later)
+    assert ledger.drift_reports.get_drift_report() == later
+    assert [r.booking_id for r in ledger.records.published_records()] == [published.booking_id]

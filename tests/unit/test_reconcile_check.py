@@ -15,6 +15,7 @@ from charter_pipeline.hooks.policy import ServiceUnavailable
 from charter_pipeline.ledger import LedgerRecord
 from charter_pipeline.reconcile.check import Reconcile
 from charter_pipeline.reconcile.drift import SKIP_PENDING, Difference, sent_calendar, sent_scc_event
+from charter_pipeline.task_runtime import Hooks
 from tests.unit.test_reconcile_drift import make_booking, make_config, published
 
 
@@ -44,13 +45,16 @@ class FakeScc:
         return self.events.get(external_ref, [])
 
 
-class FakeRepairs:
-    """Clean SCC items and pages as published."""
+class FakePortal:
+    """Pages as published."""
 
-    class portal:
-        @staticmethod
-        def page_content_hash(session_id: str) -> str:
-            return "a" * 64
+    @staticmethod
+    def page_content_hash(session_id: str) -> str:
+        return "a" * 64
+
+
+class FakeRepairs:
+    """Clean SCC items."""
 
     def scrub_again(self, event_id: str) -> None:
         return None
@@ -78,13 +82,9 @@ def run(
     alerts: FakeAlerts,
     now: Any,
 ) -> tuple[dict[str, Any], FakeLedger]:
-    reconcile = Reconcile(config, now)
     ledger = FakeLedger()
-    reconcile.ledger = ledger  # type: ignore[assignment]
-    reconcile.calendar_hook = jada  # type: ignore[assignment]
-    reconcile.scc_hook = scc  # type: ignore[assignment]
-    reconcile.repairs = FakeRepairs()  # type: ignore[assignment]
-    reconcile.alerts_hook = alerts  # type: ignore[assignment]
+    hooks = Hooks.from_config(config, aftercare=ledger, calendar=jada, scc=scc, portal=FakePortal(), alerts=alerts)
+    reconcile = Reconcile(config, now, hooks, FakeRepairs())
     return reconcile.run(records), ledger
 
 
@@ -178,16 +178,19 @@ def test_ended_charters_are_counted_not_listed(config: PipelineConfig) -> None:
     assert report["counts"]["skipped"] == 0
 
 
+class MissingPage:
+    """A guest bucket without the page."""
+
+    @staticmethod
+    def page_content_hash(session_id: str) -> None:
+        return None
+
+
 class RecordingRepairs(FakeRepairs):
     """A missing guest page; every repair asked of it is noted."""
 
     def __init__(self) -> None:
         self.done: list[str] = []
-
-    class portal:
-        @staticmethod
-        def page_content_hash(session_id: str) -> None:
-            return None
 
     def scrub_again(self, event_id: str) -> None:
         self.done.append(f"scrub {event_id}")
@@ -201,11 +204,10 @@ def test_compare_only_reads_and_repair_puts_right_what_it_found(config: Pipeline
     booking = make_booking()
     record = published(booking, config)
     entry, event = as_stored(booking, config)
-    reconcile = Reconcile(config, booking.start - timedelta(days=2))
     repairs = RecordingRepairs()
-    reconcile.calendar_hook = FakeJada({"boatsetter:BS-1001": [entry]})  # type: ignore[assignment]
-    reconcile.scc_hook = FakeScc({"boatsetter:BS-1001": [event]})  # type: ignore[assignment]
-    reconcile.repairs = repairs  # type: ignore[assignment]
+    jada, scc = FakeJada({"boatsetter:BS-1001": [entry]}), FakeScc({"boatsetter:BS-1001": [event]})
+    hooks = Hooks.from_config(config, calendar=jada, scc=scc, portal=MissingPage())
+    reconcile = Reconcile(config, booking.start - timedelta(days=2), hooks, repairs)
 
     found = reconcile.compare(record, booking)
     assert repairs.done == []  # comparing changes nothing
@@ -233,7 +235,8 @@ def test_the_drift_summary_fails_on_an_undelivered_alert_not_on_its_words() -> N
     saved: list[Any] = []
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(tasks, "pipeline_config", make_config)
-        patch.setattr("charter_pipeline.hooks.ledger.LedgerHook.save_drift_report", lambda _, r: saved.append(r))
+        patch.setattr("charter_pipeline.stores.drift_reports.DriftReports.save_drift_report",
+                      lambda _, r: saved.append(r))  # fmt: skip
         # Words that read like a failure decide nothing: the delivery does.
         assert tasks.summary_task(report(AlertDelivery.SENT, "failed-looking words")) is not None
         with pytest.raises(AirflowFailException, match="1 drift alert"):

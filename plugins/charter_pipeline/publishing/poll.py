@@ -9,7 +9,6 @@ from collections import Counter
 from collections.abc import Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from charter_pipeline.booking import Booking, fingerprint
@@ -27,8 +26,8 @@ from charter_pipeline.ledger import (
 
 if TYPE_CHECKING:
     from charter_pipeline.exports import Candidate, RawRow, RowProblem
-    from charter_pipeline.hooks.exports import ExportFile, ExportsHook
-    from charter_pipeline.hooks.ledger import LedgerHook
+    from charter_pipeline.hooks.exports import ExportFile
+    from charter_pipeline.task_runtime import Hooks
 
 log = logging.getLogger(__name__)
 
@@ -65,35 +64,16 @@ def work_item(booking: Booking, fp: str, action: Action, record: LedgerRecord | 
 class Poll:
     """Collects the bookings a run must work on: from new export files, the backlog, or one manual booking."""
 
-    def __init__(
-        self,
-        config: PipelineConfig,
-        now: datetime,
-        *,
-        ledger: LedgerHook | None = None,
-        exports: ExportsHook | None = None,
-    ) -> None:
+    def __init__(self, config: PipelineConfig, now: datetime, hooks: Hooks) -> None:
         self.config = config
         self.now = now
-        self._ledger = ledger
-        self._exports = exports
+        self.records, self.poll_state, self.exports = hooks.records, hooks.poll_state, hooks.exports
+        self.hooks = hooks
         self.intake = Intake()
-
-    @cached_property
-    def ledger(self) -> LedgerHook:
-        from charter_pipeline.hooks.ledger import LedgerHook
-
-        return self._ledger or LedgerHook(self.config.ledger_table)
-
-    @cached_property
-    def exports(self) -> ExportsHook:
-        from charter_pipeline.hooks.exports import ExportsHook
-
-        return self._exports or ExportsHook()
 
     @property
     def outside_calls(self) -> int:
-        return self.ledger.calls + getattr(self.exports, "calls", 0)
+        return self.hooks.ledger.calls + getattr(self.exports, "calls", 0)
 
     def manual(self, raw: Mapping[str, Any], triggered_at: datetime | None = None) -> Intake:
         """One booking from the trigger form. Validated before any outside call (CONTRACT.md section 1).
@@ -107,10 +87,10 @@ class Poll:
         booking = parse_booking(raw, self.config.tz)  # BookingError names the field
         source = Source(file="manual trigger", last_modified=triggered_at or self.now, row=1)
         candidate = Candidate(booking=booking, source=source)
-        state = self.ledger.get_poll_state()
-        records = self.ledger.get_many([booking.booking_id])
+        state = self.poll_state.get_poll_state()
+        records = self.records.get_many([booking.booking_id])
         state.backlog = self._decide({booking.booking_id: candidate}, records, state.backlog, revisit_backlog=False)
-        self.ledger.save_poll_state(state)
+        self.poll_state.save_poll_state(state)
         return self.intake
 
     def scheduled(self) -> Intake:
@@ -122,7 +102,7 @@ class Poll:
 
     def _scheduled(self) -> Intake:
         files = self.exports.list_exports(self.config.exports_uri, exclude_uri=self.config.quarantine_uri)
-        state = self.ledger.get_poll_state()
+        state = self.poll_state.get_poll_state()
         new_files = [f for f in files if state.files.get(f.uri) != f.version]
         log.info(
             "Exports at %s: %d file(s), %d new; %d booking(s) waiting from earlier runs.",
@@ -140,7 +120,7 @@ class Poll:
         named = {row.booking_id for _, rows in read for row in rows if row.booking_id}
         # Two ledger reads. The first fetches a summary of every booking the files name by their CSV cells, which
         # is enough to recognise the rows read before; only those that may change something are parsed.
-        summaries = self.ledger.get_summaries(named)
+        summaries = self.records.get_summaries(named)
         sifted = sift(
             [(export.uri, export.last_modified, rows) for export, rows in read],
             summaries,
@@ -161,14 +141,14 @@ class Poll:
                 len(problems),
             )
         # The second fetches whole records of the bookings left to decide: those rows, and the backlog.
-        records = self.ledger.get_many((sifted.newest.keys() | set(state.backlog)) - sifted.settled)
+        records = self.records.get_many((sifted.newest.keys() | set(state.backlog)) - sifted.settled)
         for booking_id in sifted.settled:
             self.intake.counts["recorded_only" if summaries[booking_id].recorded_only else "unchanged"] += 1
         state.backlog = self._decide(
             sifted.newest, records, state.backlog, settled=sifted.settled, revisit_backlog=True
         )
         state.files.update({f.uri: f.version for f in new_files})
-        self.ledger.save_poll_state(state)
+        self.poll_state.save_poll_state(state)
         log.info("Poll done with %d outside calls.", self.outside_calls)
         return self.intake
 
@@ -216,7 +196,7 @@ class Poll:
     ) -> list[str]:
         """Record newer snapshots, decide what each booking needs, fill ``intake.work``, and return the new
         backlog: every booking still owed work. A manual trigger does not revisit the backlog, only keeps it."""
-        from charter_pipeline.hooks.ledger import StaleSnapshot
+        from charter_pipeline.stores.booking_records import StaleSnapshot
 
         existing = dict(records)
         decisions: dict[str, tuple[Booking, str, Action]] = {}
@@ -227,14 +207,14 @@ class Poll:
             saved.update((record.booking_id, record) for record in to_save)
             try:
                 if to_save:
-                    self.ledger.save_snapshots(to_save, existing)
+                    self.records.save_snapshots(to_save, existing)
                 break
             except StaleSnapshot as lost:
                 for booking_id in lost.booking_ids:
                     saved.pop(booking_id, None)
                 # Another poll recorded a snapshot of these bookings since they were read: weigh ours against it.
                 log.info("A newer snapshot was recorded meanwhile for %s; deciding again.", ", ".join(lost.booking_ids))
-                fresh = self.ledger.get_many(lost.booking_ids)
+                fresh = self.records.get_many(lost.booking_ids)
                 for booking_id in lost.booking_ids:
                     decisions.pop(booking_id, None)
                     records.pop(booking_id, None)
@@ -245,8 +225,8 @@ class Poll:
         else:
             raise StaleSnapshot(pending)
         if saved:
-            # The staff page finds upcoming charters by the month they start in (hooks/ledger.py index_charters).
-            self.ledger.index_charters(saved.values())
+            # The staff page finds upcoming charters by the month they start in (stores/charter_index.py).
+            self.hooks.charter_index.index_charters(saved.values())
 
         for booking_id in backlog if revisit_backlog else []:
             record = records.get(booking_id)

@@ -13,7 +13,7 @@ from charter_pipeline.config import PipelineConfig
 from charter_pipeline.ledger import Action, BookingState, LedgerRecord
 
 if TYPE_CHECKING:
-    from charter_pipeline.hooks.ledger import LedgerHook
+    from charter_pipeline.task_runtime import Hooks
 
 log = logging.getLogger(__name__)
 
@@ -40,14 +40,13 @@ def summarize(
     config: PipelineConfig,
     intake: Mapping[str, Any] | None,
     work: list[dict[str, Any]] | None,
-    *,
-    ledger: LedgerHook | None = None,
+    hooks: Hooks,
 ) -> dict[str, Any]:
     """Settle each booking's outcome from the ledger (the truth, whatever the task states say), take the ones in
     sync out of the backlog, and return the run's table."""
-    from charter_pipeline.hooks.ledger import LedgerHook, StaleSnapshot
+    from charter_pipeline.stores.booking_records import StaleSnapshot
 
-    ledger = ledger or LedgerHook(config.ledger_table)
+    ledger, poll_states = hooks.records, hooks.poll_state
     work = work or []
     counts: Counter[str] = Counter()
     for name, value in ((intake or {}).get("counts") or {}).items():
@@ -86,9 +85,9 @@ def summarize(
             done.add(booking_id)
         rows.append(_row(config, item, booking, record, outcome, "" if in_sync else _first_error(record)))
     if done:
-        poll_state = ledger.get_poll_state()
+        poll_state = poll_states.get_poll_state()
         poll_state.backlog = [b for b in poll_state.backlog if b not in done]
-        ledger.save_poll_state(poll_state)
+        poll_states.save_poll_state(poll_state)
     quarantined = list((intake or {}).get("quarantined") or [])
     return {
         "counts": {name: counts.get(name, 0) for name in SUMMARY_COUNTS},

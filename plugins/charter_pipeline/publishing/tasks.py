@@ -12,7 +12,7 @@ from charter_pipeline.booking import BookingError
 from charter_pipeline.publishing.booking_steps import BookingSteps
 from charter_pipeline.publishing.poll import Poll
 from charter_pipeline.publishing.summary import summarize, summary_table
-from charter_pipeline.task_runtime import airflow_errors, pipeline_config
+from charter_pipeline.task_runtime import Hooks, airflow_errors, pipeline_config
 
 log = logging.getLogger(__name__)
 
@@ -44,10 +44,10 @@ def collect_task(params: Mapping[str, Any], triggered_at: datetime | None = None
         raise AirflowFailException(refuse_manual_booking(exc)) from None
     if manual_booking is not None:
         with airflow_errors():
-            intake = Poll(config, now).manual(manual_booking, triggered_at)
+            intake = Poll(config, now, Hooks.from_config(config)).manual(manual_booking, triggered_at)
     else:
         with airflow_errors():
-            intake = Poll(config, now).scheduled()
+            intake = Poll(config, now, Hooks.from_config(config)).scheduled()
     log.info(
         "%d booking(s) need work this run: %s",
         len(intake.work),
@@ -56,7 +56,7 @@ def collect_task(params: Mapping[str, Any], triggered_at: datetime | None = None
     return intake.as_xcom()
 
 
-# The DAG's step names (``booking_task(item, step, ...)``) and the BookingSteps method each one runs.
+# The DAG's step names (``booking_task(item, step)``) and the BookingSteps method each one runs.
 BOOKING_STEPS: dict[str, Callable[..., Any]] = {
     "financials": BookingSteps.financials,
     "calendar": BookingSteps.calendar,
@@ -67,26 +67,40 @@ BOOKING_STEPS: dict[str, Callable[..., Any]] = {
 }
 
 
-def booking_task(item: Mapping[str, Any], step: str, *args: Any) -> Any:
-    """Run one step of a booking's group."""
+def booking_task(item: Mapping[str, Any], step: str) -> Any:
+    """Run one step of a booking's group (on the ledger's newest snapshot, not on upstream XComs)."""
     run = BOOKING_STEPS.get(step)
     if run is None:
         raise ValueError(f"unknown step {step!r}")
-    steps = BookingSteps(pipeline_config(), item)
+    config = pipeline_config()
+    steps = BookingSteps(config, item, Hooks.from_config(config))
     with airflow_errors():
-        return run(steps, *args)
+        return run(steps)
 
 
 def summary_task(intake: Mapping[str, Any] | None, work: list[dict[str, Any]] | None) -> dict[str, Any]:
     """``run_summary``: log the table, and fail the run (red in the UI) if the intake or any booking failed."""
     from airflow.sdk.exceptions import AirflowFailException
 
+    from charter_pipeline.alerts import AlertDelivery
+    from charter_pipeline.publishing.desk_alerts import desk_alerts_for, tell_the_desk
+
     config = pipeline_config()
-    summary = summarize(config, intake, work)
+    hooks = Hooks.from_config(config)
+    summary = summarize(config, intake, work, hooks)
     log.info("%s", summary_table(summary))
+    # CONTRACT.md section 15: once the outcomes are settled (every booking's tries are spent by now), the desk
+    # hears about the bookings left stuck and those a run completed after a publish_failed.
+    stuck, completed = desk_alerts_for(summary, work or [])
+    summary["desk_alerts"] = [note.to_json() for note in tell_the_desk(stuck, completed, hooks)]
     if intake is None:
         raise AirflowFailException("collect_bookings did not finish: nothing was processed (see its log).")
     failed = summary["counts"]["failed"]
     if failed:
         raise AirflowFailException(f"{failed} booking(s) failed; the next poll retries them. See the table above.")
+    undelivered = [n["booking_id"] for n in summary["desk_alerts"] if not AlertDelivery(n["delivery"]).handled]
+    if undelivered:
+        raise AirflowFailException(
+            f"Every booking is done, but the desk's alert for {', '.join(undelivered)} was not delivered (see above)."
+        )
     return summary

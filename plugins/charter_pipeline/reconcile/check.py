@@ -13,7 +13,6 @@ from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from enum import StrEnum
-from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from charter_pipeline.alerts import AlertDelivery
@@ -35,11 +34,12 @@ from charter_pipeline.reconcile.drift import (
     skip_reason,
 )
 from charter_pipeline.reconcile.repairs import Repairs
-from charter_pipeline.task_runtime import ConfiguredHooks, describe
+from charter_pipeline.task_runtime import describe
 
 if TYPE_CHECKING:
     from charter_pipeline.booking import Booking
     from charter_pipeline.ledger import LedgerRecord
+    from charter_pipeline.task_runtime import Hooks
 
 log = logging.getLogger(__name__)
 
@@ -84,23 +84,21 @@ class BookingReport:
         return asdict(self)
 
 
-class Reconcile(ConfiguredHooks):
-    """The drift report of one run at ``now``. Hooks are made on first use, inside the task."""
+class Reconcile:
+    """The drift report of one run at ``now``, on the task's hooks; ``repairs`` are made on them unless given."""
 
-    def __init__(self, config: PipelineConfig, now: datetime) -> None:
+    def __init__(self, config: PipelineConfig, now: datetime, hooks: Hooks, repairs: Repairs | None = None) -> None:
         self.config = config
         self.now = now
-
-    @cached_property
-    def repairs(self) -> Repairs:
-        return Repairs(self.config, self.now, self.ledger)
+        self.hooks = hooks
+        self.repairs = repairs or Repairs(config, now, hooks)
 
     def run(self, records: Iterable[LedgerRecord] | None = None) -> dict[str, Any]:
         """Check every published booking; the report: counts, one row per booking not ended, when it ran."""
         counts: Counter[str] = Counter()
         rows: list[dict[str, Any]] = []
         # Retired pages are left out: not drift, and never put back (aftercare owns them now).
-        chosen = self.ledger.published_records() if records is None else records
+        chosen = self.hooks.records.published_records() if records is None else records
         for record in sorted(chosen, key=lambda r: r.booking_id):
             row = self.check(record)
             if row.note == SKIP_ENDED:
@@ -147,14 +145,14 @@ class Reconcile(ConfiguredHooks):
         found = Comparison()
         if record.calendar_id:
             sent = sent_calendar(record, booking, self.config)
-            found.differences += calendar_differences(sent, self.calendar_hook.find_entries(ref), record.calendar_id)
+            found.differences += calendar_differences(sent, self.hooks.calendar.find_entries(ref), record.calendar_id)
         if record.scc_event_id:
             sent = sent_scc_event(record, booking, self.config)
-            events = self.scc_hook.find_events(ref)
+            events = self.hooks.scc.find_events(ref)
             found.differences += scc_event_differences(sent, events, record.scc_event_id)
             found.scc_event_listed = find(events, "event_id", record.scc_event_id) is not None
         if record.page_hash and record.session_id:
-            held = self.repairs.portal.page_content_hash(record.session_id)
+            held = self.hooks.portal.page_content_hash(record.session_id)
             found.page = page_difference(record.session_id, record.page_hash, held)
         return found
 
@@ -193,10 +191,10 @@ class Reconcile(ConfiguredHooks):
         text = alert_text(booking, reported(differences), self.config.tz)
         alert = Alert(AlertKind.DRIFT, record.booking_id, text, ident)
         try:
-            delivery = AlertDelivery(self.alerts_hook.send(alert))
+            delivery = AlertDelivery(self.hooks.alerts.send(alert))
         except Exception as exc:  # refused or unanswered: the next run sends it again, with the same id
             log.warning("%s: drift alert %s not delivered: %s", record.booking_id, ident, describe(exc))
             return AlertDelivery.FAILED, f"failed: {describe(exc)}"
         # Answered 2xx, or logged without the connection (handled): never sent again (CONTRACT.md section 11).
-        self.ledger.record_alert_sent(record.booking_id, ident)
+        self.hooks.aftercare.record_alert_sent(record.booking_id, ident)
         return delivery, f"{delivery} ({ident})"

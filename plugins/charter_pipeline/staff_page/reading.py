@@ -46,13 +46,15 @@ def read_board(
     """The page's data for ``filters`` (local dates in the Variable's time zone)."""
     from charter_pipeline.hooks.exports import ExportsHook
     from charter_pipeline.hooks.ledger import LedgerHook
+    from charter_pipeline.task_runtime import Hooks
 
     ledger: LedgerHook = _kept_hook(
         "ledger", config.ledger_table, aws_conn_id, lambda: LedgerHook(config.ledger_table, aws_conn_id=aws_conn_id)
     )
+    index = Hooks.from_config(config, ledger=ledger).charter_index
     start, end = filters.window(config.tz)
-    records, crew = ledger.charters_starting(start, end)
-    backlog, backlog_crew = ledger.backlog_records(BACKLOG_READ)
+    records, crew = index.charters_starting(start, end)
+    backlog, backlog_crew = index.backlog_records(BACKLOG_READ)
     quarantined = []
     if quarantine:
         exports: ExportsHook = _kept_hook("exports", "", aws_conn_id, lambda: ExportsHook(aws_conn_id))
