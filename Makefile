@@ -104,10 +104,6 @@ bootstrap: install ## create the tables and buckets the pipeline expects (ARGS="
 trigger: ## one booking through Airflow's REST API: BOOKING='{"booking_id": ...}' or BOOKING=@file.json, or ARGS=--poll (ARGS=--wait waits); AIRFLOW_URL/AIRFLOW_TOKEN for a deployment
 	@python3 bin/trigger_booking.py $${BOOKING:+"$$BOOKING"} $(ARGS)
 
-<<<<<<< HEAD
-# Connections and the Variable as Airflow gives them (AIRFLOW_CONN_* / AIRFLOW_VAR_CHARTER_PIPELINE, else AIRFLOW_HOME's
-# DB); with none of that set, those of the running `make run` / `make run-celery` (sandbox/doctor.py).
-=======
 # `make run`'s webhook and its sandbox secret by default; a deployment's function URL and secret through the environment.
 CHARTER_WEBHOOK_URL ?= http://127.0.0.1:8084/
 CHARTER_WEBHOOK_SECRET ?= sandbox-webhook-secret-3Hq8
@@ -115,8 +111,8 @@ webhook: ## one signed booking (or batch) to the booking webhook: BOOKING='{...}
 	@CHARTER_WEBHOOK_URL="$(CHARTER_WEBHOOK_URL)" CHARTER_WEBHOOK_SECRET="$(CHARTER_WEBHOOK_SECRET)" \
 	  python3 bin/send_booking_webhook.py "$${BOOKING:?BOOKING='{...}' or BOOKING=@file.json}" $(ARGS)
 
-# Connections and the Variable as Airflow gives them: AIRFLOW_CONN_* / AIRFLOW_VAR_CHARTER_PIPELINE, else AIRFLOW_HOME's DB.
->>>>>>> main
+# Connections and the Variable as Airflow gives them (AIRFLOW_CONN_* / AIRFLOW_VAR_CHARTER_PIPELINE, else AIRFLOW_HOME's
+# DB); with none of that set, those of the running `make run` / `make run-celery` (sandbox/doctor.py).
 doctor: install ## check every connection and resource the pipeline needs (one line each; exit 1 on any failure)
 	$(PY) -m sandbox.doctor
 
