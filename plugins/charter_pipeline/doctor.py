@@ -22,11 +22,6 @@ QUEUE_ENV = "CHARTER_EXPORTS_QUEUE_URL"
 # A doctor answers in seconds: two tries, short timeouts (the pipeline's own policy waits much longer).
 _QUICK_TIMEOUTS = (3.0, 10.0)
 
-REFUSED_CODES = frozenset(
-    {"AccessDenied", "AccessDeniedException", "UnrecognizedClientException", "InvalidClientTokenId",
-     "InvalidAccessKeyId", "SignatureDoesNotMatch", "ExpiredToken", "ExpiredTokenException"}
-)  # fmt: skip
-
 
 @dataclass(frozen=True)
 class Finding:
@@ -70,10 +65,10 @@ def _aws_client(service: str, conn_id: str) -> Any:
 
 
 def _aws_cause(exc: Exception) -> str:
-    from charter_pipeline.hooks.policy import aws_error_code
+    from charter_pipeline.hooks.policy import AWS_AUTH_CODES, aws_error_code
 
     code = aws_error_code(exc)
-    if code in REFUSED_CODES:
+    if code in AWS_AUTH_CODES:
         return f"AWS refused the credentials ({code})"
     return code or type(exc).__name__
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable, Iterator
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -124,3 +125,25 @@ def aws_client(aws_conn: str, moto_url: str) -> Any:
         )
 
     return make
+
+
+@pytest.fixture
+def proxy(aws_client: Callable[[str], Any], moto_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    """``aws_default`` through the sandbox's AWS proxy (faults on demand, every request counted)."""
+    from sandbox.aws import AwsProxy
+
+    with AwsProxy(moto_url) as aws:
+        extra = {"endpoint_url": aws.url, "region_name": "us-east-1"}
+        conn = {"conn_type": "aws", "login": AWS_ACCESS_KEY, "password": AWS_SECRET_KEY, "extra": extra}
+        monkeypatch.setenv("AIRFLOW_CONN_AWS_DEFAULT", json.dumps(conn))
+        yield aws
+
+
+@pytest.fixture
+def botocore_waits(monkeypatch: pytest.MonkeyPatch) -> Sleeps:
+    """botocore's waits between its retries, recorded instead of slept."""
+    import botocore.endpoint
+
+    waits = Sleeps()
+    monkeypatch.setattr(botocore.endpoint, "time", SimpleNamespace(sleep=waits))
+    return waits

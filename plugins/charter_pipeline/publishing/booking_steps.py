@@ -72,12 +72,10 @@ class BookingSteps:
             try:
                 return step(self.record())
             except StaleSnapshot:
-                log.warning("%s: a newer snapshot was recorded while this step ran; doing it for that one.", self.label)
+                log.warning(
+                    "%s: a newer snapshot was recorded while this step ran; doing it for that one.", self.booking.label
+                )
         return step(self.record())
-
-    @property
-    def label(self) -> str:
-        return self.booking.label
 
     @contextmanager
     def recording_failure(self, step: str) -> Iterator[None]:
@@ -96,7 +94,7 @@ class BookingSteps:
                 )
             except StaleSnapshot:
                 log.warning(
-                    "%s: %s failed for a snapshot that is no longer the newest; not recorded.", self.label, step
+                    "%s: %s failed for a snapshot that is no longer the newest; not recorded.", self.booking.label, step
                 )
             except Exception:  # the original error matters more than the bookkeeping one
                 log.warning("Could not record the failure of %s in the ledger.", step)
@@ -309,7 +307,7 @@ class BookingSteps:
         session_id, digest = record.session_id, record.page_hash
         if not digest:
             result = "the newest snapshot's page is not uploaded yet; the step that uploads it invalidates it"
-            log.info("%s: %s; nothing done.", self.label, result)
+            log.info("%s: %s; nothing done.", self.booking.label, result)
             return {"invalidation_id": "", "result": result}
         invalidation_id = ""
         unchanged = record.invalidated_hash == digest
