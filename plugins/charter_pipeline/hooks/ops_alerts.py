@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import requests
 
-from charter_pipeline.alerts import Alert, refuse_unsafe
+from charter_pipeline.alerts import Alert, AlertDelivery, refuse_unsafe
 from charter_pipeline.hooks.policy import HTTP_POLICY, RetryPolicy, ServiceError
 from charter_pipeline.hooks.service_http import ServiceHttpHook
 
-SENT = "sent"
-LOGGED = "logged"
+SENT = AlertDelivery.SENT
+LOGGED = AlertDelivery.LOGGED
 
 
 def _missing_connection_errors() -> tuple[type[Exception], ...]:
@@ -51,14 +49,6 @@ class OpsAlertsHook(ServiceHttpHook):
     def auth_headers(self, secret: str) -> dict[str, str]:
         """The receiver reads an optional bearer token."""
         return {"Authorization": f"Bearer {secret}"} if secret else {}
-
-    @classmethod
-    def get_ui_field_behaviour(cls) -> dict[str, Any]:
-        """The Airflow UI form: the receiver's URL and an optional bearer token."""
-        behaviour = super().get_ui_field_behaviour()
-        behaviour["relabeling"] = {"host": "Alert receiver URL", "password": "Bearer token (optional)"}
-        behaviour["placeholders"] = {"host": "https://ops.example.com/hooks/charter-alerts"}
-        return behaviour
 
     @property
     def configured(self) -> bool:

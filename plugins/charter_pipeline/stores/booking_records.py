@@ -23,7 +23,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from charter_pipeline.ledger import STEPS, LedgerRecord, RecordSummary
+from charter_pipeline.ledger import STEPS, LedgerRecord, RecordSummary, failed_result
 
 if TYPE_CHECKING:
     from charter_pipeline.hooks.ledger import Condition, LedgerHook
@@ -156,7 +156,7 @@ class BookingRecords:
         self._update(
             booking_id,
             {
-                f"{step}_result": f"failed: {message}"[:500],
+                f"{step}_result": failed_result(message)[:500],
                 f"{step}_at": now_iso(),
                 "last_error": message[:500],
                 f"{step}_failure": kind,
