@@ -15,6 +15,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import StrEnum
 
+from charter_pipeline.hooks.policy import AWS_ACCESS_KEY_ID
+
 
 class AlertKind(StrEnum):
     """The ``kind`` of an alert, exactly as the receiver reads it (CONTRACT.md section 11)."""
@@ -50,7 +52,7 @@ class AlertDelivery(StrEnum):
 _EMAIL = re.compile(r"[^\s@<>()\[\]]+@[^\s@<>()\[\]]+\.[^\s@<>()\[\]]+")
 # Secret shapes that need no knowledge of the secret: an AWS access key id, a bearer token written out.
 _SECRET_SHAPES = (
-    re.compile(r"\b(?:AKIA|ASIA|AROA|AIDA)[A-Z0-9]{12,}\b"),
+    AWS_ACCESS_KEY_ID,
     re.compile(r"\bbearer\s+\S{8,}", re.IGNORECASE),
 )
 

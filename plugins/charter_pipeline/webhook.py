@@ -183,48 +183,37 @@ def respond(
         try:
             settings = settings()
         except ValueError as exc:
-            log.error("webhook %s: 503 not configured: %s", request_id, exc)
-            return _answer(Outcome.NOT_CONFIGURED, {"error": "the webhook is not configured; retry later"}, request_id)
+            error = {"error": "the webhook is not configured; retry later"}
+            return _answer(Outcome.NOT_CONFIGURED, error, request_id, note=str(exc))
     if isinstance(body, _Unreadable):
-        return _answer(Outcome.BAD_PAYLOAD, {"error": body.reason}, request_id)
+        return _answer(Outcome.BAD_PAYLOAD, {"error": body.reason}, request_id, note=body.reason)
     received = (now or datetime.now(UTC)).astimezone(UTC)
     refused = verify(_header(event, SIGNATURE_HEADER), body, settings.secrets, now=received.timestamp())
     if refused:
-        log.info("webhook %s: 401 %s", request_id, refused)
-        return _answer(Outcome.UNSIGNED, {"error": refused}, request_id)
+        return _answer(Outcome.UNSIGNED, {"error": refused}, request_id, note=refused)
     try:
         bookings = _bookings(body)
-    except ValueError as exc:
-        log.info("webhook %s: 400 %s", request_id, exc)
-        return _answer(Outcome.BAD_PAYLOAD, {"error": str(exc)}, request_id)
+    except ValueError as exc:  # the messages quote no value from the body
+        return _answer(Outcome.BAD_PAYLOAD, {"error": str(exc)}, request_id, note=str(exc))
     key = stored_key(body)
     document = _stored_document(bookings, received)
     invalid = validate(key, document, settings.timezone)
     try:
         stored = store_once(settings, key, document)
     except StorageFailed as exc:
-        log.error("webhook %s: 503 storing %s failed: %s", request_id, key, exc)
-        return _answer(Outcome.STORAGE_FAILED, {"error": "the bookings could not be stored; retry later"}, request_id)
+        error = {"error": "the bookings could not be stored; retry later"}
+        return _answer(Outcome.STORAGE_FAILED, error, request_id, note=f"storing {key} failed: {exc}")
     accepted = len(bookings) - len(invalid)
     outcome = Outcome.ACCEPTED if accepted else Outcome.ALL_INVALID
     # Index and column only: a reason may quote a guest's name or e-mail address.
     fields = ", ".join(f"[{item.index}] {item.field}" for item in invalid)
-    log.info(
-        "webhook %s: %s %s %s (%d booking(s), %d invalid%s)",
-        request_id,
-        outcome.status,
-        stored.value,
-        key,
-        len(bookings),
-        len(invalid),
-        f": {fields}" if fields else "",
-    )
+    note = f"{stored.value} {key} ({len(bookings)} booking(s), {len(invalid)} invalid{': ' if fields else ''}{fields})"
     answer: dict[str, Any] = {"accepted": accepted, "key": key}
     if invalid:
         answer["invalid"] = [item.to_dict() for item in invalid]
     if outcome is Outcome.ALL_INVALID:
         answer["error"] = "no booking is valid; they are stored and will be quarantined with these reasons"
-    return _answer(outcome, answer, request_id)
+    return _answer(outcome, answer, request_id, note=note)
 
 
 def verify(header: str | None, body: bytes, secrets: tuple[bytes, ...], *, now: float) -> str:
@@ -468,7 +457,16 @@ def _request_id(event: Mapping[str, Any]) -> str:
     return str((event.get("requestContext") or {}).get("requestId", ""))
 
 
-def _answer(outcome: Outcome, body: Mapping[str, Any], request_id: str) -> dict[str, Any]:
+def _answer(outcome: Outcome, body: Mapping[str, Any], request_id: str, *, note: str = "") -> dict[str, Any]:
+    """The function URL response, and the delivery's one log line (``note`` never holds a secret or guest data)."""
+    log.log(
+        logging.ERROR if outcome.status >= 500 else logging.INFO,
+        "webhook %s: %d %s%s",
+        request_id or "-",
+        outcome.status,
+        outcome.label,
+        f": {note}" if note else "",
+    )
     headers = {"content-type": "application/json", "cache-control": "no-store"}
     if request_id:
         headers["x-request-id"] = request_id

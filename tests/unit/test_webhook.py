@@ -512,7 +512,9 @@ def test_no_secret_and_no_personal_field_reaches_the_log_or_an_answer(
         respond(event(b"{oops"), settings, now=NOW),
     ]
     logged = caplog.text
-    assert "webhook req-1: 202 stored" in logged
+    assert "webhook req-1: 202 accepted: stored webhook/" in logged
+    assert "webhook req-1: 401 signature refused: X-Charter-Signature does not match the body" in logged
+    assert "webhook req-1: 400 not a booking payload: the body is not JSON" in logged
     assert "[1] Renter Email" in logged
     for text in (logged, *(a["body"] for a in answers)):
         assert SECRET not in text
