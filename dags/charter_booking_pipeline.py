@@ -39,13 +39,16 @@ from charter_pipeline.trigger_form import TRIGGER_PARAMS
 
 # Each task of a booking's group sets this in its context; the UI shows it as the map index label.
 BOOKING_LABEL = "{{ charter_label }}"
+# The line collect_bookings and run_summary leave on the run's page, refusals included (publishing/tasks.py
+# show_on_run): the Task SDK cannot set a run's note, but a task's rendered map index is shown beside it.
+RUN_NOTE = "{{ charter_note | default('') }}"
 
 
 def _labelled(item: dict[str, Any]) -> None:
     get_current_context()["charter_label"] = item["label"]  # type: ignore[typeddict-unknown-key]
 
 
-@task
+@task(map_index_template=RUN_NOTE)
 def collect_bookings() -> list[dict[str, Any]]:
     """Poll the exports (or take the manual booking) and return the work for the mapped groups."""
     from charter_pipeline import exports_queue
@@ -124,7 +127,7 @@ def charter(item: dict[str, Any]) -> None:
     cloudfront_invalidation(item, guest_page(item))
 
 
-@task(multiple_outputs=False, trigger_rule=TriggerRule.ALL_DONE, retries=0)
+@task(multiple_outputs=False, trigger_rule=TriggerRule.ALL_DONE, retries=0, map_index_template=RUN_NOTE)
 def run_summary() -> dict[str, Any]:
     """The run's table: published, updated, cancelled, unchanged, recorded only, quarantined, failed."""
     from charter_pipeline.publishing import tasks

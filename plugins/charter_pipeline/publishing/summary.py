@@ -74,11 +74,29 @@ def summarize(
         poll_state.backlog = [b for b in poll_state.backlog if b not in done]
         ledger.save_poll_state(poll_state)
     quarantined = list((intake or {}).get("quarantined") or [])
-    return {
+    summary: dict[str, Any] = {
         "counts": {name: counts.get(name, 0) for name in SUMMARY_COUNTS},
         "bookings": rows,
         "quarantined": quarantined,
     }
+    if manual := (intake or {}).get("manual"):
+        summary["manual"] = dict(manual)
+    return summary
+
+
+def manual_line(summary: Mapping[str, Any]) -> str:
+    """What became of a manual run's booking, in one line ("" for a poll): CONTRACT.md section 1 wants a manual
+    run that changed nothing, or lost to a newer snapshot, to say so."""
+    manual = summary.get("manual")
+    return f"Manual booking {manual['booking_id']}: {manual['detail']}" if manual else ""
+
+
+def headline(summary: Mapping[str, Any]) -> str:
+    """The run in one line, for the run's page in the UI (publishing/tasks.py show_on_run)."""
+    counts = summary["counts"]
+    shown = [f"{name.replace('_', ' ')} {counts[name]}" for name in SUMMARY_COUNTS[:9] if counts.get(name)]
+    line = ", ".join(shown) or "nothing to do"
+    return f"{manual_line(summary)} ({line})" if summary.get("manual") else line
 
 
 def _row(
@@ -138,6 +156,8 @@ def summary_table(summary: Mapping[str, Any]) -> str:
         lines[-1] += f"  superseded: {counts['superseded']}"
     if counts.get("files_read"):
         lines.append(f"  export files read: {counts['files_read']}, rows: {counts.get('rows_read', 0)}")
+    if manual := manual_line(summary):
+        lines += ["", f"  {manual}"]
     if summary["bookings"]:
         lines += ["", f"  {'booking':<16} {'guest':<12} {'date':<10}  {'outcome':<10} guest page / error"]
         for row in summary["bookings"]:
