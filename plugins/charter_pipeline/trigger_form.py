@@ -162,7 +162,8 @@ def manual_booking(params: Mapping[str, Any]) -> Mapping[str, Any] | None:
         if not isinstance(booking, Mapping):
             raise BookingError("booking", "must be a JSON object")
         return booking
-    return filled or None
+    # A field left empty on a filled form is an empty field ("Boat: must not be empty"), not a missing column.
+    return {name: filled.get(name, "") for name in FORM_FIELDS} if filled else None
 
 
 def _blank(value: object) -> bool:

@@ -650,3 +650,21 @@ def test_a_cleared_page_task_of_a_retired_booking_publishes_nothing_and_stays_in
     assert "retired" in invalidation["result"]
     assert invalidation["invalidation_id"] == ""
     assert ledger.recorded == [("page", fp), ("invalidation", fp)]  # recorded, so the summary sees it in sync
+
+
+def test_the_summary_says_which_charters_sail_with_the_default_crew_for_a_boat_the_roster_does_not_name() -> None:
+    ledger, exports = Ledger(), Exports()
+    exports.drop("a.csv", export([charter("B-1"), charter("B-2")]), minute=1)  # both on "Sea Breeze"
+    intake = poll(ledger, exports).scheduled()
+    ledger.publish("B-1")
+    ledger.publish("B-2")
+    roster = {"default": {"captain": {"name": "Dana"}, "crew": []}, "Harbor Light": {"captain": {"name": "Eli"}}}
+
+    summary = summarize(load_config({"crew_roster": roster}), intake.as_xcom()["intake"], intake.work, ledger=ledger)  # type: ignore[arg-type]
+
+    note = "default crew: boat 'Sea Breeze' is not in crew_roster, which lists Harbor Light"
+    assert [row["crew_note"] for row in summary["bookings"]] == [note, note]
+    assert f"B-1: {note}" in summary_table(summary)
+    assert headline(summary) == f"published 2; B-1: {note}; B-2: {note}"
+    plain = summarize(load_config({}), intake.as_xcom()["intake"], intake.work, ledger=ledger)  # type: ignore[arg-type]
+    assert "default crew" not in summary_table(plain)

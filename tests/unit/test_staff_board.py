@@ -95,3 +95,16 @@ def test_the_page_renders_every_nasty_name_as_text() -> None:
     for name in NASTY_NAMES:
         assert name not in html
     assert "Evans" not in html  # first name and last initial only
+
+
+def test_a_charter_on_the_default_crew_for_a_boat_the_roster_does_not_name_says_so() -> None:
+    """Issue 22 point 5: "Flying Dutchman" sailed with the default crew and nothing said so."""
+    done, *_ = records_in_every_state()  # boat "Queen"
+    flagged = build_board(Filters(TODAY, date(2026, 6, 30)), LA, "", [done], known_boats=["Harbor Light"])
+    row = flagged.charters[0]
+    assert row.crew_note == "default crew: boat 'Queen' is not in crew_roster, which lists Harbor Light"
+    assert row.crew_note.replace("'", "&#39;") in render_page(flagged)[0]
+    listed = build_board(Filters(TODAY, date(2026, 6, 30)), LA, "", [done], known_boats=["queen "])
+    assert listed.charters[0].crew_note == ""
+    only_default = build_board(Filters(TODAY, date(2026, 6, 30)), LA, "", [done])  # one crew for every boat
+    assert only_default.charters[0].crew_note == ""

@@ -136,11 +136,12 @@ def test_conf_booking_is_taken_as_given_and_checked_by_parse_booking() -> None:
 
 
 def test_the_form_gives_only_its_filled_fields() -> None:
-    given = manual_booking({**EMPTY_FORM, "booking_id": "BS-2", "passengers": 4})
-    assert given == {"booking_id": "BS-2", "passengers": 4}
+    given = manual_booking({**EMPTY_FORM, "booking_id": "BS-2", "passengers": "4"})
+    assert given == {**dict.fromkeys(FORM_FIELDS, ""), "booking_id": "BS-2", "passengers": "4"}
     with pytest.raises(BookingError) as refused:
         parse_booking(given or {}, TZ)
-    assert refused.value.field == "Status"  # the first required field missing, named as the operator knows it
+    # The first required field left empty, named as the form names it.
+    assert (form_title(refused.value.field), refused.value.message) == ("Status", "must not be empty")
 
 
 def test_a_booking_both_in_conf_and_in_the_form_is_refused_naming_the_fields() -> None:

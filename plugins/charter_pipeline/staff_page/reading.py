@@ -14,6 +14,7 @@ from collections.abc import Callable
 from typing import Any
 
 from charter_pipeline.config import PipelineConfig
+from charter_pipeline.crew import roster_boats
 from charter_pipeline.staff_page.board import Board, Filters, build_board
 
 # The quarantine records the page shows, newest first; a file with many bad rows would otherwise fill it.
@@ -65,4 +66,5 @@ def read_board(
         backlog,
         quarantined,
         {**backlog_crew, **crew},
+        roster_boats(config),
     )
