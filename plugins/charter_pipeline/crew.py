@@ -152,7 +152,7 @@ def default_crew_note(boat: str, known_boats: Collection[str]) -> str:
 
     The boat is not refused (CONTRACT.md section 1: "the default entry serves the rest", and a real booking of a
     boat the roster forgot still needs its guest page); a typo ("Flying Dutchman") is said on the run summary and
-    the staff page instead (README "Decisions: Unknown boats")."""
+    the staff page instead (README Decisions, "Unknown boats")."""
     if not known_boats or any(_same_name(name) == _same_name(boat) for name in known_boats):
         return ""
     return f"default crew: boat {boat!r} is not in crew_roster, which lists {', '.join(known_boats)}"

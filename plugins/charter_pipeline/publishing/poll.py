@@ -65,10 +65,6 @@ class ManualOutcome(StrEnum):
     RECORDED = "recorded"  # recorded, never published: a past charter, or not a charter
     SUPERSEDED = "superseded"  # the ledger holds a newer snapshot of the booking: nothing applied
 
-    @property
-    def did_nothing(self) -> bool:
-        return self in (ManualOutcome.UNCHANGED, ManualOutcome.SUPERSEDED)
-
 
 def manual_outcome(booking: Booking, intake: Intake, recorded: LedgerRecord | None) -> dict[str, str]:
     """The manual booking's outcome and the words that explain it (no money, no contact details)."""

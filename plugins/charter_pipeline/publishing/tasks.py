@@ -104,13 +104,14 @@ def summary_task(intake: Mapping[str, Any] | None, work: list[dict[str, Any]] | 
         raise AirflowFailException(f"{failed} booking(s) failed; the next poll retries them. See the table above.")
     manual = summary.get("manual")
     if manual and ManualOutcome(manual["outcome"]) is ManualOutcome.SUPERSEDED:
-        # The desk's correction was not applied: a green run would hide it (README "Decisions: Manual bookings").
+        # The desk's correction was not applied: a green run would hide it (README Decisions, "Manual bookings that
+        # change nothing").
         raise AirflowFailException(manual_line(summary))
     return summary
 
 
 def show_on_run(note: str) -> None:
-    """Put one line where the run's page shows it without opening a log (README "Decisions: Manual bookings").
+    """Put one line where the run's page shows it without opening a log (README Decisions, "Where a run says it").
 
     The Task SDK cannot set a run's note, and only the core REST API (which a task has no credentials for) can.
     What a task can set is its own rendered map index (the DAG gives ``collect_bookings`` and ``run_summary`` a
