@@ -93,7 +93,7 @@ def summary_task(intake: Mapping[str, Any] | None, work: list[dict[str, Any]] | 
     from airflow.sdk.exceptions import AirflowFailException
 
     if intake is None:
-        show_on_run("collect_bookings did not finish: nothing was processed")
+        show_on_run("collect_bookings did not finish: nothing was processed (its line says why)")
         raise AirflowFailException("collect_bookings did not finish: nothing was processed (see its log).")
     config = pipeline_config()
     summary = summarize(config, intake, work)
