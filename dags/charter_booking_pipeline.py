@@ -20,7 +20,9 @@ every create first looks the booking up at the service. Failed bookings are retr
 
 **Manual trigger.** Fill in the form's "Booking to process now" fields, or trigger with config
 `{"booking": {...}}` (fields as in the export, snake_case), to process one booking now. Both are checked by the
-same rules; a refusal names the field. With neither, a manual run polls like a scheduled one.
+same rules; a refusal names the field, and the run's "Task Instances" tab shows it beside `collect_bookings`.
+A manual booking without `updated_at` is the desk's newest word (it corrects an exported booking); the line beside
+`run_summary` says what became of it. With neither, a manual run polls like a scheduled one.
 
 Configuration: the `charter_pipeline` Variable and the `aws_default`, `jada_dashboard`, `scc_api` connections
 (see the README).
