@@ -23,7 +23,7 @@ LOCK_ARGS ?=
 ARGS ?=
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 
-.PHONY: help install lock system-deps lint format typecheck test run run-celery demo bench bootstrap trigger doctor clean distclean
+.PHONY: help install lock system-deps lint format typecheck test run run-celery demo bench bootstrap trigger webhook doctor clean distclean
 
 help: ## list the targets (the default)
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z][a-z-]*:.*## / {printf "  make %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -103,6 +103,13 @@ bootstrap: install ## create the tables and buckets the pipeline expects (ARGS="
 # BOOKING comes through the environment (make exports command-line variables), so no quote in it can break the shell.
 trigger: ## one booking through Airflow's REST API: BOOKING='{"booking_id": ...}' or BOOKING=@file.json, or ARGS=--poll (ARGS=--wait waits); AIRFLOW_URL/AIRFLOW_TOKEN for a deployment
 	@python3 bin/trigger_booking.py $${BOOKING:+"$$BOOKING"} $(ARGS)
+
+# `make run`'s webhook and its sandbox secret by default; a deployment's function URL and secret through the environment.
+CHARTER_WEBHOOK_URL ?= http://127.0.0.1:8084/
+CHARTER_WEBHOOK_SECRET ?= sandbox-webhook-secret-3Hq8
+webhook: ## one signed booking (or batch) to the booking webhook: BOOKING='{...}' or BOOKING=@file.json; CHARTER_WEBHOOK_URL/CHARTER_WEBHOOK_SECRET for a deployment
+	@CHARTER_WEBHOOK_URL="$(CHARTER_WEBHOOK_URL)" CHARTER_WEBHOOK_SECRET="$(CHARTER_WEBHOOK_SECRET)" \
+	  python3 bin/send_booking_webhook.py "$${BOOKING:?BOOKING='{...}' or BOOKING=@file.json}" $(ARGS)
 
 # Connections and the Variable as Airflow gives them: AIRFLOW_CONN_* / AIRFLOW_VAR_CHARTER_PIPELINE, else AIRFLOW_HOME's DB.
 doctor: install ## check every connection and resource the pipeline needs (one line each; exit 1 on any failure)

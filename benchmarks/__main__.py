@@ -41,7 +41,7 @@ class Benchmark:
 
 def benchmarks() -> dict[str, Benchmark]:
     # Imported here: deployment.py's callers must set AIRFLOW_HOME before anything imports Airflow.
-    from benchmarks import end_to_end, idle_poll, intake, latency, parse_time, staff_page, throughput
+    from benchmarks import end_to_end, idle_poll, intake, latency, parse_time, staff_page, throughput, webhook
 
     # A full run uses each module's own defaults (the sizes the issue names); quick ones are tiny.
     return {
@@ -55,10 +55,11 @@ def benchmarks() -> dict[str, Benchmark]:
         "throughput": Benchmark("6. Throughput on the deployed topology", throughput.run, {"bookings": 3}),
         # Quick: the watcher only, two drops (the cron alone needs minutes whatever its size).
         "latency": Benchmark("7. Latency from export to invalidation", latency.run, {"drops": 2, "cron_drops": 0}),
+        "webhook": Benchmark("8. Booking webhook to invalidation", webhook.run, {"deliveries": 1}),
     }  # fmt: skip
 
 
-NAMES = ("parse_time", "idle_poll", "intake", "end_to_end", "staff_page", "throughput", "latency")
+NAMES = ("parse_time", "idle_poll", "intake", "end_to_end", "staff_page", "throughput", "latency", "webhook")
 
 
 def secret_values() -> list[str]:

@@ -121,20 +121,23 @@ def direct_run(profile_to: Path | None = None) -> dict[str, Any]:
     from charter_pipeline.publishing.booking_steps import BookingSteps
     from charter_pipeline.publishing.poll import Poll
     from charter_pipeline.publishing.summary import summarize
+    from charter_pipeline.task_runtime import Hooks
 
     config = load_config(os.environ.get(VARIABLE_ENV))
     profile = cProfile.Profile() if profile_to else None
     started = time.perf_counter()
     if profile:
         profile.enable()
-    intake = Poll(config, datetime.now(UTC)).scheduled()
+    intake = Poll(config, datetime.now(UTC), Hooks.from_config(config)).scheduled()
     for item in intake.work:
-        steps = BookingSteps(config, item)
-        money = steps.financials()
-        steps.calendar(money)
-        steps.scrub(steps.scc_event())
-        steps.invalidation(steps.guest_page())
-    summary = summarize(config, intake.as_xcom()["intake"], intake.work)
+        steps = BookingSteps(config, item, Hooks.from_config(config))
+        steps.financials()
+        steps.calendar()
+        steps.scc_event()
+        steps.scrub()
+        steps.guest_page()
+        steps.invalidation()
+    summary = summarize(config, intake.as_xcom()["intake"], intake.work, Hooks.from_config(config))
     if profile and profile_to:
         profile.disable()
         profile.dump_stats(profile_to)

@@ -42,8 +42,10 @@ def seed(deployed: Deployment, bookings: int) -> Seeded:
     from charter_pipeline.booking import fingerprint
     from charter_pipeline.exports import newest_per_booking, order_key_to_json, parse_rows, read_export, snapshot_order
     from charter_pipeline.hooks.exports import ExportsHook
-    from charter_pipeline.hooks.ledger import LedgerHook, PollState
+    from charter_pipeline.hooks.ledger import LedgerHook
     from charter_pipeline.ledger import STEPS, LedgerRecord
+    from charter_pipeline.stores.booking_records import BookingRecords
+    from charter_pipeline.stores.poll_state import PollState, PollStateStore
 
     started = datetime.now(UTC)
     config = deployed.config
@@ -76,8 +78,8 @@ def seed(deployed: Deployment, bookings: int) -> Seeded:
             row_digest=candidate.source.row_digest,
         ))  # fmt: skip
     ledger = LedgerHook(config.ledger_table)
-    ledger.save_snapshots(records, existing={})
-    ledger.save_poll_state(PollState(files={f.uri: f.version for f in files}))
+    BookingRecords(ledger).save_snapshots(records, existing={})
+    PollStateStore(ledger).save_poll_state(PollState(files={f.uri: f.version for f in files}))
     return Seeded(len(records), len(files), (datetime.now(UTC) - started).total_seconds())
 
 

@@ -195,16 +195,18 @@ class ExportsInMemory:
 
 
 def as_items(records: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
-    """The ledger as DynamoDB holds it: each record as the typed item ``LedgerHook`` writes."""
-    from charter_pipeline.hooks.ledger import item_from_record
+    """The ledger as DynamoDB holds it: each record as the typed item ``BookingRecords`` writes."""
+    from charter_pipeline.hooks.ledger import typed
+    from charter_pipeline.stores.booking_records import item_from_record
 
-    return {booking_id: item_from_record(record) for booking_id, record in records.items()}
+    return {booking_id: typed(item_from_record(record)) for booking_id, record in records.items()}
 
 
 class LedgerInMemory:
-    """The LedgerHook's interface over a dict of DynamoDB items, answering like BatchGetItem: 100 items a call,
-    built fresh as botocore builds them from a response, with only the projected attributes when a projection is
-    asked for. The hook's own ``record_from_item`` and ``summary_from_item`` turn the answers into records.
+    """The interface of the poll's stores (BookingRecords, PollStateStore, CharterIndex) over a dict of DynamoDB
+    items, answering like BatchGetItem: 100 items a call, built fresh as botocore builds them from a response, with
+    only the projected attributes when a projection is asked for. The hook's own ``plain`` and the store's
+    ``record_from_item`` and ``summary_from_item`` turn the answers into records.
 
     Building the answers stands for the network and botocore, which the benchmark leaves out: its time is kept in
     ``answer_seconds`` and taken off the poll's. Nothing the poll saves changes the items, so every run of the
@@ -219,7 +221,7 @@ class LedgerInMemory:
         self.answer_seconds = 0.0
 
     def get_poll_state(self) -> Any:
-        from charter_pipeline.hooks.ledger import PollState
+        from charter_pipeline.stores.poll_state import PollState
 
         return PollState()
 
@@ -227,14 +229,17 @@ class LedgerInMemory:
         self.state = state
 
     def get_many(self, booking_ids: Iterable[str]) -> dict[str, Any]:
-        from charter_pipeline.hooks.ledger import record_from_item
+        from charter_pipeline.hooks.ledger import plain
+        from charter_pipeline.stores.booking_records import record_from_item
 
-        return {record.booking_id: record for record in map(record_from_item, self._answers(booking_ids))}
+        answers = map(plain, self._answers(booking_ids))
+        return {record.booking_id: record for record in map(record_from_item, answers)}
 
     def get_summaries(self, booking_ids: Iterable[str]) -> dict[str, Any]:
-        from charter_pipeline.hooks.ledger import SUMMARY_ATTRIBUTES, summary_from_item
+        from charter_pipeline.hooks.ledger import plain
+        from charter_pipeline.stores.booking_records import SUMMARY_ATTRIBUTES, summary_from_item
 
-        answers = self._answers(booking_ids, SUMMARY_ATTRIBUTES)
+        answers = map(plain, self._answers(booking_ids, SUMMARY_ATTRIBUTES))
         return {summary.booking_id: summary for summary in map(summary_from_item, answers)}
 
     def save_snapshots(self, records: Iterable[Any], existing: Mapping[str, Any]) -> int:
@@ -268,7 +273,17 @@ def whole_poll(data: bytes, ledger: LedgerInMemory, *, last_modified: datetime, 
     name = EXPORT_NAME.rsplit("/", 1)[-1]
     export = ExportFile(uri=config.exports_uri + name, name=name, version="bench-1", last_modified=last_modified,
                         size=len(data))  # fmt: skip
-    poll = Poll(config, now, ledger=ledger, exports=ExportsInMemory(export, data))  # type: ignore[arg-type]
+    from charter_pipeline.task_runtime import Hooks
+
+    given = Hooks.from_config(
+        config,
+        ledger=ledger,
+        records=ledger,
+        poll_state=ledger,
+        charter_index=ledger,
+        exports=ExportsInMemory(export, data),
+    )
+    poll = Poll(config, now, given)
     # The task writes its log to a file; here log records are made but go nowhere (1% of rows are quarantined).
     pipeline_log = logging.getLogger("charter_pipeline")
     handlers, propagate = pipeline_log.handlers, pipeline_log.propagate
@@ -424,7 +439,7 @@ def describe(scenarios: list[Scenario], data: bytes, rows: int, ledger_size: int
                "(the ledger is built before tracing starts)"),
         "",
         "A row the ledger already holds, and has settled, is not parsed again: the poll reads a summary of each",
-        "named booking's record (`LedgerHook.get_summaries`, a projection without the snapshot) and compares a",
+        "named booking's record (`BookingRecords.get_summaries`, a projection without the snapshot) and compares a",
         "digest of the row as written with the one kept beside the snapshot (`ledger.sift`). Whole records are",
         "read only for the bookings left to decide. What remains is reading the file into rows, hashing each row,",
         "turning each summary into a `RecordSummary` and checking it, plus the full parse and decision of every",
@@ -448,6 +463,10 @@ def describe_floor(least: Samples, plain: Samples, recognised: int, rows: int) -
 
 def profile_details(data: bytes, ledger: LedgerInMemory, *, last_modified: datetime, now: datetime) -> list[str]:
     """Where the poll spends its time: one run under cProfile, by cumulative and by own time."""
+    from charter_pipeline.config import load_config
+    from charter_pipeline.task_runtime import Hooks
+
+    Hooks.from_config(load_config({}))  # the hook modules imported before the profile, as run()'s warm-up poll does
     clear_parse_caches()
     profile = cProfile.Profile()
     started = time.perf_counter()
@@ -464,7 +483,7 @@ def profile_details(data: bytes, ledger: LedgerInMemory, *, last_modified: datet
         "",
         "By cumulative time:",
         "",
-        *profile_lines(stats, total=total, limit=18),
+        *profile_lines(stats, total=total, limit=20),
         "",
         "By own time (the function's body, callees excluded):",
         "",

@@ -41,14 +41,18 @@ def seed(ledger: LedgerHook, samples: list[SampleCharter], now: datetime) -> Non
     from dataclasses import replace
 
     from charter_pipeline.ledger import STEPS
+    from charter_pipeline.stores.booking_records import BookingRecords
+    from charter_pipeline.stores.charter_index import CharterIndex
+    from charter_pipeline.stores.poll_state import PollStateStore
     from sandbox.ledger_samples import sample_records
 
     records = [
         replace(r, step_fingerprints=dict.fromkeys(STEPS, r.fingerprint), session_id="K7M2Q9XW4HB3T", page_hash="h")
         for r in sample_records(samples, now)
     ]
-    ledger.save_snapshots(records, {})
-    ledger.index_charters(records)
+    stored = BookingRecords(ledger)
+    stored.save_snapshots(records, {})
+    CharterIndex(ledger, stored, PollStateStore(ledger)).index_charters(records)
 
 
 def run(upcoming: int = 1_000, history: int = 5_000, small: int = 10, repeats: int = 5) -> Section:

@@ -76,12 +76,12 @@ def financials(item: dict[str, Any]) -> dict[str, str]:
 
 
 @task(multiple_outputs=False, map_index_template=BOOKING_LABEL, max_active_tis_per_dag=4)
-def calendar_entry(item: dict[str, Any], money: dict[str, str]) -> dict[str, Any]:
+def calendar_entry(item: dict[str, Any]) -> dict[str, Any]:
     """Create or update the JADA calendar entry (looked up by external id first)."""
     from charter_pipeline.publishing import tasks
 
     _labelled(item)
-    return tasks.booking_task(item, "calendar", money)
+    return tasks.booking_task(item, "calendar")
 
 
 @task(multiple_outputs=False, map_index_template=BOOKING_LABEL, max_active_tis_per_dag=4)
@@ -94,12 +94,12 @@ def scc_event(item: dict[str, Any]) -> dict[str, Any]:
 
 
 @task(multiple_outputs=False, map_index_template=BOOKING_LABEL, max_active_tis_per_dag=4)
-def scrub_notes(item: dict[str, Any], scc: dict[str, Any]) -> dict[str, Any]:
+def scrub_notes(item: dict[str, Any]) -> dict[str, Any]:
     """Remove every money attribute and money line SCC stored with the event."""
     from charter_pipeline.publishing import tasks
 
     _labelled(item)
-    return tasks.booking_task(item, "scrub", scc)
+    return tasks.booking_task(item, "scrub")
 
 
 @task(multiple_outputs=False, map_index_template=BOOKING_LABEL, max_active_tis_per_dag=8)
@@ -112,21 +112,21 @@ def guest_page(item: dict[str, Any]) -> dict[str, Any]:
 
 
 @task(multiple_outputs=False, map_index_template=BOOKING_LABEL, max_active_tis_per_dag=2)
-def cloudfront_invalidation(item: dict[str, Any], page: dict[str, Any]) -> dict[str, Any]:
+def cloudfront_invalidation(item: dict[str, Any]) -> dict[str, Any]:
     """Invalidate the guest page's two paths so the guest sees it at once."""
     from charter_pipeline.publishing import tasks
 
     _labelled(item)
-    return tasks.booking_task(item, "invalidation", page)
+    return tasks.booking_task(item, "invalidation")
 
 
 @task_group(group_id="charter")
 def charter(item: dict[str, Any]) -> None:
     """One booking, three independent branches: financials -> calendar entry; SCC event -> scrub; guest page ->
     invalidation. Shallow on purpose: the branches run side by side, and an empty poll skips the group at once."""
-    calendar_entry(item, financials(item))
-    scrub_notes(item, scc_event(item))
-    cloudfront_invalidation(item, guest_page(item))
+    financials(item) >> calendar_entry(item)
+    scc_event(item) >> scrub_notes(item)
+    guest_page(item) >> cloudfront_invalidation(item)
 
 
 @task(multiple_outputs=False, trigger_rule=TriggerRule.ALL_DONE, retries=0, map_index_template=RUN_NOTE)
@@ -152,7 +152,8 @@ def run_summary() -> dict[str, Any]:
         "owner": "charter-ops",
         "retries": 2,
         "retry_delay": timedelta(seconds=10),
-        "retry_exponential_backoff": True,
+        # A multiplier in Airflow 3 (True counts as 1: a constant delay); docs/RETRIES.md counts the tries.
+        "retry_exponential_backoff": 2.0,
         "max_retry_delay": timedelta(minutes=5),
         "execution_timeout": timedelta(minutes=20),
     },

@@ -58,7 +58,8 @@ def drift_summary() -> dict[str, Any]:
         "owner": "charter-ops",
         "retries": 2,
         "retry_delay": timedelta(seconds=30),
-        "retry_exponential_backoff": True,
+        # A multiplier in Airflow 3 (True counts as 1: a constant delay); docs/RETRIES.md counts the tries.
+        "retry_exponential_backoff": 2.0,
         "max_retry_delay": timedelta(minutes=10),
         "execution_timeout": timedelta(minutes=30),
     },

@@ -1,7 +1,8 @@
 """A stand-in for the operations desk's alert receiver (CONTRACT.md section 11), strict about what it accepts.
 
 - ``POST /alerts`` with a JSON object of exactly ``text``, ``kind``, ``booking_id`` and ``alert_id`` (strings;
-  ``kind`` one of the contract's four) is recorded and answered 200 ``{"received": <alert_id>, "repeat": bool}``.
+  ``kind`` one of the contract's six, sections 11 and 15) is recorded and answered 200
+  ``{"received": <alert_id>, "repeat": bool}``.
   Any other field, a missing one, or a text holding an e-mail address or an amount answers 422 naming it.
 - When started with a token, every call needs ``Authorization: Bearer <token>``, else 401. Without a token it
   takes any caller, as a desk webhook without auth would.
@@ -25,7 +26,7 @@ from typing import Any
 from sandbox.faults import Answer, Check, FieldProblem, SandboxService, ServiceRequest, check_fields, one_of, text
 
 DEFAULT_ALERTS_TOKEN = "sandbox-ops-alerts-token-4PV"
-ALERT_KINDS = ("crew_declined", "crew_pending", "crew_all_clear", "drift")
+ALERT_KINDS = ("crew_declined", "crew_pending", "crew_all_clear", "drift", "publish_failed", "publish_recovered")
 ALERT_FIELDS: dict[str, Check] = {
     "text": text(max_length=20000),
     "kind": one_of(*ALERT_KINDS),

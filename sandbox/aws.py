@@ -6,7 +6,10 @@ byte for byte (SigV4 signs headers and body; S3's aws-chunked uploads pass as th
 - counts calls per AWS service and operation (``X-Amz-Target`` for DynamoDB, the method and URL for S3 and
   CloudFront, ``Action`` for query APIs), so a benchmark can count the outside calls of one poll;
 - injects faults: an AWS error for the next N calls of an operation (CloudFront's
-  ``TooManyInvalidationsInProgress``, a 500 or 503), or a hang, a dropped connection or a lost answer.
+  ``TooManyInvalidationsInProgress``, a 500 or 503), or a hang, a dropped or reset connection or a lost answer
+  (forwarded to moto, so the write lands, then the connection closed without the answer); or, with ``chaos``, a
+  seeded share of every call of a service or operation meets one of the faults that service really answers
+  (``AWS_FAULT_KINDS``).
 
 Faults go through the same admin API as the other stand-ins (``POST /_sandbox/faults`` with ``service``,
 ``operation`` and optionally ``code``; no S3 bucket name can start with ``_``). ``GET /_sandbox/state`` holds the
@@ -23,11 +26,21 @@ import logging
 import re
 import uuid
 from collections import Counter
+from dataclasses import dataclass
 from html import escape
 from typing import Any, Self
 from urllib.parse import parse_qs, urlsplit
 
-from sandbox.faults import Answer, Call, Fault, SandboxService, ServiceRequest, serve_until_signalled
+from sandbox.faults import (
+    Answer,
+    Call,
+    Fault,
+    FaultMode,
+    SandboxService,
+    ServiceRequest,
+    dump_json,
+    serve_until_signalled,
+)
 
 DEFAULT_AWS_ACCESS_KEY_ID = "AKIASANDBOX7Q2EXAMPL"
 DEFAULT_AWS_SECRET_ACCESS_KEY = "sandbox-aws-secret-7Q2/kq9VtXb3ZcW"
@@ -55,6 +68,46 @@ ERROR_STATUS = {
 ERROR_MESSAGES = {
     "TooManyInvalidationsInProgress": "You have exceeded the maximum number of allowable InProgress invalidation "
     "batch requests, or invalidation objects.",
+}
+
+
+@dataclass(frozen=True)
+class AwsFaultKind:
+    """One way an AWS call fails: an error answer (``status`` and ``code``) or a connection ``mode``."""
+
+    name: str
+    mode: FaultMode = "status"
+    status: int = 503
+    code: str = ""
+
+    def fault(self, service: str, operation: str, *, count: int | None, rate: float = 1.0) -> Fault:
+        return Fault(
+            service=service, operation=operation, mode=self.mode, status=self.status, code=self.code,
+            count=count, rate=rate,
+        )  # fmt: skip
+
+
+# What each service answers when it cannot take a call (docs/RELIABILITY.md), besides the connection faults every
+# service shares: a reset before the work, and "lost" (the work done, the answer never sent).
+_CONNECTION_FAULTS = (AwsFaultKind("reset", mode="reset"), AwsFaultKind("lost", mode="lose_answer"))
+AWS_FAULT_KINDS: dict[str, tuple[AwsFaultKind, ...]] = {
+    "s3": (
+        AwsFaultKind("500", status=500, code="InternalError"),
+        AwsFaultKind("503 SlowDown", status=503, code="SlowDown"),
+        *_CONNECTION_FAULTS,
+    ),
+    "dynamodb": (
+        AwsFaultKind("500", status=500, code="InternalServerError"),
+        AwsFaultKind("throughput exceeded", status=400, code="ProvisionedThroughputExceededException"),
+        AwsFaultKind("throttled", status=400, code="ThrottlingException"),
+        *_CONNECTION_FAULTS,
+    ),
+    "cloudfront": (
+        AwsFaultKind("500", status=500, code="InternalError"),
+        AwsFaultKind("throttled", status=400, code="Throttling"),
+        AwsFaultKind("too many invalidations", status=400, code="TooManyInvalidationsInProgress"),
+        *_CONNECTION_FAULTS,
+    ),
 }
 
 _CREDENTIAL_SCOPE = re.compile(r"Credential=[^/,\s]+/\d{8}/[^/]+/([^/]+)/aws4_request")
@@ -196,9 +249,10 @@ def aws_error(service: str, code: str, status: int, message: str = "", *, json_p
     request_id = str(uuid.uuid4())
     if json_protocol or service == "dynamodb":
         prefix = "com.amazonaws.dynamodb.v20120810#" if service == "dynamodb" else ""
-        return Answer.json(
+        # One Content-Type, as DynamoDB sends it (Answer.json would add application/json before it).
+        return Answer(
             status,
-            {"__type": f"{prefix}{code}", "message": message},
+            dump_json({"__type": f"{prefix}{code}", "message": message}),
             [("Content-Type", "application/x-amz-json-1.0"), ("x-amzn-RequestId", request_id)],
         )
     if service == "s3":
@@ -330,6 +384,35 @@ class AwsProxy(SandboxService):
         """The next ``count`` calls of ``service``/``operation`` answer the AWS error ``code`` (HTTP ``status``)."""
         status = status if status is not None else ERROR_STATUS.get(code, 503)
         return self.inject(service=service, operation=operation, mode="status", status=status, code=code, count=count)
+
+    def chaos(
+        self,
+        rate: float,
+        *,
+        seed: int | None = None,
+        service: str = "*",
+        operation: str = "*",
+        kinds: tuple[str, ...] = (),
+    ) -> list[Fault]:
+        """From now on, ``rate`` of the calls of ``service`` (every one of ``AWS_FAULT_KINDS`` by default; and
+        ``operation``) fail, each of that service's kinds (or of ``kinds``, by name) taking an equal share;
+        ``seed`` restarts the draws.
+
+        ``chaos(0.3, service="dynamodb")`` makes 30% of DynamoDB calls answer 500, a throughput or throttling
+        error, reset the connection, or lose the answer after the write landed. Armed until ``clear_faults``."""
+        services = list(AWS_FAULT_KINDS) if service == "*" else [service]
+        if seed is not None:
+            self.faults.reseed(seed)
+        armed: list[Fault] = []
+        for name in services:
+            known = AWS_FAULT_KINDS[name]
+            chosen = [k for k in known if not kinds or k.name in kinds]
+            unknown = set(kinds) - {k.name for k in known}
+            if unknown or not chosen:
+                raise ValueError(f"kinds: {sorted(unknown)} not among {name}'s {[k.name for k in known]}")
+            share = rate / len(chosen)
+            armed += [self.inject(k.fault(name, operation, count=None, rate=share)) for k in chosen]
+        return armed
 
     def too_many_invalidations(self, count: int = 1) -> Fault:
         """The next ``count`` CreateInvalidation calls answer CloudFront's TooManyInvalidationsInProgress (400)."""

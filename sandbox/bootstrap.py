@@ -1,6 +1,7 @@
 """Create what the pipeline expects to exist (CONTRACT.md section 2), and nothing else.
 
     python -m sandbox.bootstrap [--dry-run] [--create-distribution] [--variable FILE|JSON] [--exports-queue URL|NAME]
+                                [--no-webhook]
 
 Reads the ``charter_pipeline`` Variable (``--variable``, else ``AIRFLOW_VAR_CHARTER_PIPELINE``, else the defaults)
 and talks to AWS through the ``aws_default`` connection, so the same command prepares the local moto stack and a
@@ -11,6 +12,13 @@ service with ``max_active_tis_per_dag``.
 With an exports queue (``--exports-queue``, else ``CHARTER_EXPORTS_QUEUE_URL``; CONTRACT.md section 10) it also
 creates that SQS queue with a policy letting S3 send the exports bucket's notifications to it, and adds an
 ``ObjectCreated`` notification for the exports prefix to the bucket, keeping every notification already there.
+
+With webhook secrets (``CHARTER_WEBHOOK_SECRETS`` in the environment; CONTRACT.md section 14; ``--no-webhook``
+skips it) it also deploys the booking webhook: an IAM role that may only put objects under the exports prefix's
+``webhook/`` (and write its own logs), the Lambda function (a zip of ``charter_pipeline.webhook`` and the package
+modules it imports, none of them Airflow's), a reserved concurrency cap, and the function URL (auth NONE: the
+signature is the authentication) with the permission letting anyone call it. The secrets go into the function's
+environment and are never printed.
 """
 
 from __future__ import annotations
@@ -38,6 +46,18 @@ EXPORTS_NOTIFICATION_ID = "charter-exports-to-queue"
 EXPORTS_EVENTS = ["s3:ObjectCreated:*"]
 
 CACHING_OPTIMIZED_POLICY = "658327ea-f89d-4fab-a63d-7e88639e58f6"
+
+# The booking webhook (CONTRACT.md section 14).
+WEBHOOK_FUNCTION = "charter-booking-webhook"
+WEBHOOK_ROLE = "charter-booking-webhook"
+WEBHOOK_ROLE_POLICY = "put-webhook-exports"
+WEBHOOK_RUNTIME = "python3.12"
+WEBHOOK_MEMORY_MB = 256
+WEBHOOK_TIMEOUT_SECONDS = 30
+# A cap on concurrent deliveries: a flood (or a sender's retry storm) cannot run up the bill or starve the account's
+# other functions; senders get 429 beyond it and retry. Ten is far above a charter operator's booking rate.
+WEBHOOK_RESERVED_CONCURRENCY = 10
+WEBHOOK_URL_STATEMENTS = ("charter-webhook-url", "charter-webhook-url-invoke")
 DISTRIBUTION_COMMENT = "JADA guest pages (charter_booking_pipeline)"
 
 
@@ -70,6 +90,7 @@ class BootstrapReport:
     steps: list[BootstrapStep] = field(default_factory=list)
     distribution_id: str = ""
     exports_queue_url: str = ""
+    webhook_url: str = ""
 
     @property
     def created(self) -> list[BootstrapStep]:
@@ -93,9 +114,11 @@ def bootstrap(
     dry_run: bool = False,
     create_distribution: bool = False,
     exports_queue: str = "",
+    webhook_secrets: str | None = None,
 ) -> BootstrapReport:
     """Create the buckets, tables and (on request) the CloudFront distribution the pipeline needs, if missing;
-    with ``exports_queue`` (a queue URL, or just a name) also the queue and the exports bucket's notification."""
+    with ``exports_queue`` (a queue URL, or just a name) also the queue and the exports bucket's notification;
+    with ``webhook_secrets`` (not None: the comma-separated secrets, maybe empty) also the booking webhook."""
     from airflow.providers.amazon.aws.hooks.base_aws import AwsBaseHook
 
     def client(service: str) -> Any:
@@ -117,7 +140,228 @@ def bootstrap(
     report.steps.append(_ensure_distribution(lambda: client("cloudfront"), config, region, report, create_distribution))
     if exports_queue.strip():
         report.steps.extend(_ensure_exports_queue(client("sqs"), s3, config, exports_queue.strip(), report))
+    if webhook_secrets is not None:
+        report.steps.extend(_ensure_webhook(client, config, webhook_secrets, region, report))
     return report
+
+
+def webhook_role_policy(config: PipelineConfig, region: str, account: str) -> dict[str, Any]:
+    """All the webhook's role may do: put objects under the exports prefix's webhook/, and write its own logs."""
+    exports = urlparse(config.exports_uri)
+    prefix = exports.path.lstrip("/")
+    log_group = f"arn:aws:logs:{region}:{account}:log-group:/aws/lambda/{WEBHOOK_FUNCTION}"
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Sid": "StoreDeliveries",
+                "Effect": "Allow",
+                "Action": "s3:PutObject",
+                "Resource": f"arn:aws:s3:::{exports.netloc}/{prefix}webhook/*",
+            },
+            {"Sid": "OwnLogGroup", "Effect": "Allow", "Action": "logs:CreateLogGroup", "Resource": log_group},
+            {
+                "Sid": "OwnLogs",
+                "Effect": "Allow",
+                "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
+                "Resource": f"{log_group}:*",
+            },
+        ],
+    }
+
+
+_LAMBDA_TRUST = {
+    "Version": "2012-10-17",
+    "Statement": [{"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}],
+}
+
+
+def _ensure_webhook(
+    client: Callable[[str], Any], config: PipelineConfig, secrets: str, region: str, report: BootstrapReport
+) -> list[BootstrapStep]:
+    """The role, the function, its concurrency cap, its URL and the URL's public permission, each if missing."""
+    from botocore.exceptions import ClientError
+
+    from charter_pipeline.webhook import DEFAULT_TIMEZONE, ENV_EXPORTS_URI, ENV_SECRETS, ENV_TIMEZONE, parse_secrets
+
+    if not config.exports_uri.startswith("s3://"):
+        return [
+            BootstrapStep("booking webhook", "-", "skipped", "exports_uri is not on S3: a Lambda cannot write there")
+        ]
+    if not parse_secrets(secrets):
+        return [
+            BootstrapStep(
+                "booking webhook",
+                WEBHOOK_FUNCTION,
+                "skipped",
+                f"{ENV_SECRETS} is not set: give one or more secrets, comma-separated, to deploy it",
+            )
+        ]
+    dry_run = report.dry_run
+    iam, lambda_ = client("iam"), client("lambda")
+    steps: list[BootstrapStep] = []
+    exports = urlparse(config.exports_uri)
+    where = f"s3://{exports.netloc}/{exports.path.lstrip('/')}webhook/*"
+    try:
+        role_arn = iam.get_role(RoleName=WEBHOOK_ROLE)["Role"]["Arn"]
+        steps.append(BootstrapStep("IAM role", WEBHOOK_ROLE, "exists", "left as it is"))
+    except ClientError as exc:
+        if _error_code(exc) != "NoSuchEntity":
+            raise
+        role_arn = ""
+    if not role_arn:
+        note = f"may only s3:PutObject {where} (and write its own log group)"
+        if dry_run:
+            steps.append(BootstrapStep("IAM role", WEBHOOK_ROLE, "would create", note))
+        else:
+            role_arn = iam.create_role(
+                RoleName=WEBHOOK_ROLE,
+                AssumeRolePolicyDocument=json.dumps(_LAMBDA_TRUST),
+                Description="charter booking webhook: stores signed deliveries as exports",
+            )["Role"]["Arn"]
+            account = role_arn.split(":")[4]
+            iam.put_role_policy(
+                RoleName=WEBHOOK_ROLE,
+                PolicyName=WEBHOOK_ROLE_POLICY,
+                PolicyDocument=json.dumps(webhook_role_policy(config, region, account)),
+            )
+            steps.append(BootstrapStep("IAM role", WEBHOOK_ROLE, "created", note))
+
+    from sandbox.webhook import HANDLER, lambda_package
+
+    package = lambda_package()
+    environment = {ENV_EXPORTS_URI: config.exports_uri, ENV_SECRETS: secrets, ENV_TIMEZONE: config.timezone}
+    count = len(parse_secrets(secrets))
+    what = (
+        f"{WEBHOOK_RUNTIME}, handler {HANDLER}, zip of {len(package.zip_bytes) // 1024} KiB "
+        f"({', '.join(m.removeprefix('charter_pipeline/') for m in package.modules)} + tzdata), "
+        f"{ENV_EXPORTS_URI}={config.exports_uri}, {ENV_TIMEZONE}={config.timezone or DEFAULT_TIMEZONE}, "
+        f"{ENV_SECRETS}=<{count} secret(s), not shown>"
+    )
+    try:
+        lambda_.get_function(FunctionName=WEBHOOK_FUNCTION)
+        steps.append(BootstrapStep("Lambda function", WEBHOOK_FUNCTION, "exists", "code and settings left as they are"))
+        function_exists = True
+    except ClientError as exc:
+        if _error_code(exc) != "ResourceNotFoundException":
+            raise
+        function_exists = False
+    if not function_exists:
+        if dry_run:
+            steps.append(BootstrapStep("Lambda function", WEBHOOK_FUNCTION, "would create", what))
+        else:
+            _create_function(lambda_, role_arn, package.zip_bytes, environment)
+            steps.append(BootstrapStep("Lambda function", WEBHOOK_FUNCTION, "created", what))
+    steps.append(_ensure_concurrency(lambda_, function_exists, dry_run))
+    steps.append(_ensure_function_url(lambda_, function_exists, report))
+    steps.append(_ensure_url_permission(lambda_, function_exists, dry_run))
+    return steps
+
+
+def _create_function(lambda_: Any, role_arn: str, zip_bytes: bytes, environment: dict[str, str]) -> None:
+    import time
+
+    from botocore.exceptions import ClientError
+
+    from sandbox.webhook import HANDLER
+
+    # A role created seconds ago is not yet assumable by Lambda (IAM is eventually consistent): try for a minute.
+    for attempt in range(12):
+        try:
+            lambda_.create_function(
+                FunctionName=WEBHOOK_FUNCTION,
+                Runtime=WEBHOOK_RUNTIME,
+                Role=role_arn,
+                Handler=HANDLER,
+                Code={"ZipFile": zip_bytes},
+                Description="Signed booking webhook: stores deliveries as exports (CONTRACT.md section 14)",
+                Timeout=WEBHOOK_TIMEOUT_SECONDS,
+                MemorySize=WEBHOOK_MEMORY_MB,
+                Environment={"Variables": environment},
+            )
+            break
+        except ClientError as exc:
+            if _error_code(exc) != "InvalidParameterValueException" or "assume" not in str(exc) or attempt == 11:
+                raise
+            time.sleep(5)
+    lambda_.get_waiter("function_active_v2").wait(
+        FunctionName=WEBHOOK_FUNCTION, WaiterConfig={"Delay": 2, "MaxAttempts": 60}
+    )
+
+
+def _ensure_concurrency(lambda_: Any, function_exists: bool, dry_run: bool) -> BootstrapStep:
+    name = f"{WEBHOOK_FUNCTION}: {WEBHOOK_RESERVED_CONCURRENCY}"
+    if function_exists:
+        reserved = lambda_.get_function_concurrency(FunctionName=WEBHOOK_FUNCTION).get("ReservedConcurrentExecutions")
+        if reserved is not None:
+            return BootstrapStep("reserved concurrency", f"{WEBHOOK_FUNCTION}: {reserved}", "exists")
+    if dry_run:
+        return BootstrapStep("reserved concurrency", name, "would create", "deliveries beyond it get 429 and retry")
+    lambda_.put_function_concurrency(
+        FunctionName=WEBHOOK_FUNCTION, ReservedConcurrentExecutions=WEBHOOK_RESERVED_CONCURRENCY
+    )
+    return BootstrapStep("reserved concurrency", name, "created", "deliveries beyond it get 429 and retry")
+
+
+def _ensure_function_url(lambda_: Any, function_exists: bool, report: BootstrapReport) -> BootstrapStep:
+    from botocore.exceptions import ClientError
+
+    if function_exists:
+        try:
+            found = lambda_.get_function_url_config(FunctionName=WEBHOOK_FUNCTION)
+        except ClientError as exc:
+            if _error_code(exc) != "ResourceNotFoundException":
+                raise
+        else:
+            report.webhook_url = found["FunctionUrl"]
+            if found.get("AuthType") != "NONE":
+                return BootstrapStep(
+                    "function URL",
+                    report.webhook_url,
+                    "refused",
+                    f"auth type is {found.get('AuthType')}: senders sign, they cannot sign AWS requests (needs NONE)",
+                )
+            return BootstrapStep("function URL", report.webhook_url, "exists", "auth NONE: the signature authenticates")
+    if report.dry_run:
+        return BootstrapStep("function URL", WEBHOOK_FUNCTION, "would create", "auth NONE: the signature authenticates")
+    report.webhook_url = lambda_.create_function_url_config(FunctionName=WEBHOOK_FUNCTION, AuthType="NONE")[
+        "FunctionUrl"
+    ]
+    return BootstrapStep("function URL", report.webhook_url, "created", "auth NONE: the signature authenticates")
+
+
+def _ensure_url_permission(lambda_: Any, function_exists: bool, dry_run: bool) -> BootstrapStep:
+    from botocore.exceptions import ClientError
+
+    note = "anyone may call the URL (lambda:InvokeFunctionUrl, and lambda:InvokeFunction only through the URL)"
+    if function_exists:
+        try:
+            policy = json.loads(lambda_.get_policy(FunctionName=WEBHOOK_FUNCTION)["Policy"])
+        except ClientError as exc:
+            if _error_code(exc) != "ResourceNotFoundException":
+                raise
+            policy = {}
+        if any(s.get("Action") == "lambda:InvokeFunctionUrl" for s in policy.get("Statement", [])):
+            return BootstrapStep("URL permission", WEBHOOK_FUNCTION, "exists", note)
+    if dry_run:
+        return BootstrapStep("URL permission", WEBHOOK_FUNCTION, "would create", note)
+    url_statement, invoke_statement = WEBHOOK_URL_STATEMENTS
+    lambda_.add_permission(
+        FunctionName=WEBHOOK_FUNCTION,
+        StatementId=url_statement,
+        Action="lambda:InvokeFunctionUrl",
+        Principal="*",
+        FunctionUrlAuthType="NONE",
+    )
+    # Since late 2025 AWS also wants lambda:InvokeFunction for a public URL; InvokedViaFunctionUrl keeps it to the URL.
+    lambda_.add_permission(
+        FunctionName=WEBHOOK_FUNCTION,
+        StatementId=invoke_statement,
+        Action="lambda:InvokeFunction",
+        Principal="*",
+        InvokedViaFunctionUrl=True,
+    )
+    return BootstrapStep("URL permission", WEBHOOK_FUNCTION, "created", note)
 
 
 def _ensure_exports_queue(
@@ -316,14 +560,27 @@ def _ensure_bucket(s3: Any, bucket: str, region: str, dry_run: bool) -> Bootstra
 
 def _index_existing_charters(config: PipelineConfig, aws_conn_id: str, dry_run: bool) -> BootstrapStep:
     """The Charter bookings page finds upcoming charters through a month index the poll keeps from now on; a
-    ledger written before that needs its bookings indexed once (idempotent, so every bootstrap may do it)."""
+    ledger written before that needs its bookings indexed once (idempotent, so every bootstrap may do it): one
+    Scan of the whole table, then the index the poll writes."""
     from charter_pipeline.hooks.ledger import LedgerHook
+    from charter_pipeline.ledger import LedgerRecord
+    from charter_pipeline.stores.booking_records import BookingRecords
+    from charter_pipeline.stores.charter_index import CharterIndex
+    from charter_pipeline.stores.poll_state import PollStateStore
 
     resource, name = "charter month index", f"{config.ledger_table} (#charters items)"
     if dry_run:
         return BootstrapStep(resource, name, "would index", "every booking by the month its charter starts in")
-    bookings, calls = LedgerHook(config.ledger_table, aws_conn_id=aws_conn_id).index_existing_charters()
-    return BootstrapStep(resource, name, "indexed", f"{bookings} booking(s), {calls} call(s); for the staff page")
+    ledger = LedgerHook(config.ledger_table, aws_conn_id=aws_conn_id)
+    records = [
+        LedgerRecord(booking_id=item["booking_id"], snapshot=json.loads(item["snapshot"]))
+        for item in ledger.scan(("booking_id", "snapshot"))
+        if not item["booking_id"].startswith("#") and "snapshot" in item
+    ]
+    CharterIndex(ledger, BookingRecords(ledger), PollStateStore(ledger)).index_charters(records)
+    return BootstrapStep(
+        resource, name, "indexed", f"{len(records)} booking(s), {ledger.calls} call(s); for the staff page"
+    )
 
 
 def _ensure_table(dynamodb: Any, table: str, key: str, resource: str, dry_run: bool) -> BootstrapStep:
@@ -478,6 +735,11 @@ def main(argv: list[str] | None = None) -> int:
         help="also create this SQS queue and the exports bucket's notification to it "
         "(default: CHARTER_EXPORTS_QUEUE_URL)",
     )
+    parser.add_argument(
+        "--no-webhook",
+        action="store_true",
+        help="leave out the booking webhook (deployed when CHARTER_WEBHOOK_SECRETS is set)",
+    )
     args = parser.parse_args(argv)
     try:
         config = load_config(read_variable(args.variable))
@@ -490,6 +752,7 @@ def main(argv: list[str] | None = None) -> int:
         dry_run=args.dry_run,
         create_distribution=args.create_distribution,
         exports_queue=args.exports_queue,
+        webhook_secrets=None if args.no_webhook else os.environ.get("CHARTER_WEBHOOK_SECRETS", ""),
     )
     for line in report.lines():
         print(line)
@@ -497,6 +760,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"cloudfront_distribution_id: {report.distribution_id}")
     if report.exports_queue_url and report.exports_queue_url != args.exports_queue.strip():
         print(f"CHARTER_EXPORTS_QUEUE_URL={report.exports_queue_url}")
+    if report.webhook_url:
+        print(f"booking webhook URL: {report.webhook_url}")
     return 0 if report.ok else 1
 
 

@@ -5,7 +5,9 @@ loopback that answers an admin API under ``/_sandbox/`` without auth:
 
 - ``POST /_sandbox/faults`` ``{"method": "POST", "path": "/calendar", "mode": "status", "status": 503, "count": 1}``
   makes the next ``count`` matching calls misbehave (``Fault``); ``DELETE /_sandbox/faults`` clears them and
-  ``GET /_sandbox/faults`` lists what is still armed.
+  ``GET /_sandbox/faults`` lists what is still armed. With ``"rate": 0.2`` the fault hits a matching call with that
+  probability instead, drawn reproducibly from the service's fault seed (``POST /_sandbox/faults/seed``
+  ``{"seed": 7}``); ``"count": null`` keeps a fault armed until it is cleared (a service down).
 - ``GET /_sandbox/state``: everything stored plus the request log (never an auth header's value).
 - ``POST /_sandbox/reset``: forget everything.
 
@@ -17,12 +19,15 @@ from __future__ import annotations
 
 import contextlib
 import fnmatch
+import hashlib
 import json
 import logging
 import re
 import signal
 import socket
+import struct
 import threading
+from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime
@@ -34,7 +39,7 @@ from urllib.parse import parse_qs, urlsplit
 
 log = logging.getLogger(__name__)
 
-FaultMode = Literal["status", "hang", "drop", "lose_answer"]
+FaultMode = Literal["status", "hang", "drop", "reset", "lose_answer"]
 FAULT_MODES: tuple[str, ...] = get_args(FaultMode)
 ADMIN_PREFIX = "/_sandbox/"
 
@@ -62,7 +67,12 @@ class Fault:
       The work happens first on purpose: a create that landed only after the client gave up would race the
       client's lookup, and no client could then avoid a duplicate.
     - ``drop``: close the connection without an answer and without doing the work.
+    - ``reset``: reset the connection (TCP RST, ``ECONNRESET`` at the client) without doing the work.
     - ``lose_answer``: do the work, then close the connection: "created, then the answer was lost".
+
+    ``count`` calls are hit, then the fault is used up; ``None`` keeps it armed until cleared. ``rate`` 1 hits
+    every matching call (a queue of ``count`` faults); below 1, each matching call is hit with that probability
+    (``FaultBook.draw``): "20% of SCC POSTs answer 503".
     """
 
     method: str = "*"
@@ -70,10 +80,11 @@ class Fault:
     mode: FaultMode = "status"
     status: int = 503
     seconds: float = 30.0
-    count: int = 1
+    count: int | None = 1
     service: str = "*"
     operation: str = "*"
     code: str = ""  # AWS proxy only: the AWS error code a status fault answers with
+    rate: float = 1.0
 
     def __post_init__(self) -> None:
         self.method = self.method.upper()
@@ -88,8 +99,15 @@ class Fault:
         self.seconds = float(self.seconds)
         if not 0 < self.seconds <= 600:
             raise ValueError(f"seconds: {self.seconds} must be more than 0 and at most 600")
-        if isinstance(self.count, bool) or not isinstance(self.count, int) or self.count < 1:
-            raise ValueError(f"count: {self.count!r} must be a whole number of at least 1")
+        if self.count is not None and (
+            isinstance(self.count, bool) or not isinstance(self.count, int) or self.count < 1
+        ):
+            raise ValueError(f"count: {self.count!r} must be a whole number of at least 1, or null (no limit)")
+        if isinstance(self.rate, bool) or not isinstance(self.rate, int | float | Decimal):
+            raise ValueError("rate: must be a number")
+        self.rate = float(self.rate)
+        if not 0 < self.rate <= 1:
+            raise ValueError(f"rate: {self.rate} must be more than 0 and at most 1")
 
     @classmethod
     def from_json(cls, data: object) -> Fault:
@@ -117,28 +135,73 @@ class Fault:
         return asdict(self)
 
 
-class FaultBook:
-    """The faults armed on one service, consumed in the order they were injected. Thread-safe."""
+# What a web service does when it cannot take a call, for ``SandboxService.chaos``: (name, mode, status). A hang is
+# left out: each one costs the client's whole read timeout, and the reliability suite tries it on its own.
+HTTP_FAULT_KINDS: tuple[tuple[str, FaultMode, int], ...] = (
+    ("500", "status", 500),
+    ("503", "status", 503),
+    ("429", "status", 429),
+    ("drop", "drop", 503),
+    ("reset", "reset", 503),
+    ("lost", "lose_answer", 503),
+)
 
-    def __init__(self) -> None:
+
+class FaultBook:
+    """The faults armed on one service. Thread-safe.
+
+    Faults with ``rate`` 1 are consumed in the order they were injected. When none of those matches a call, the
+    ones with a lower rate share one draw: a number in [0, 1) from ``draw``, hit by the first fault whose band
+    (its rate, after the bands of the rated faults before it) holds it. So faults of rates 0.1, 0.1 and 0.1 hit
+    30% of the calls, each kind a third of those, and never two at once.
+    """
+
+    def __init__(self, seed: int = 0) -> None:
         self._lock = threading.Lock()
         self._faults: list[Fault] = []
+        self._seed = seed
+        self._seen: Counter[tuple[str, ...]] = Counter()
 
     def inject(self, fault: Fault) -> Fault:
         with self._lock:
             self._faults.append(fault)
         return fault
 
-    def take(self, call: Call) -> Fault | None:
-        """The first armed fault matching ``call``, with one of its ``count`` used up."""
+    def reseed(self, seed: int) -> None:
+        """Start the draws afresh from ``seed``: the same calls then meet the same faults again."""
         with self._lock:
-            for fault in self._faults:
-                if fault.matches(call):
-                    fault.count -= 1
-                    if fault.count == 0:
-                        self._faults.remove(fault)
-                    return fault
-        return None
+            self._seed = seed
+            self._seen.clear()
+
+    def draw(self, call: Call) -> float:
+        """The draw for ``call``: a hash of the seed, the call and how many such calls came before it.
+
+        Not one random stream, so the bookings' calls interleaving differently from one run to the next (tasks run
+        in parallel) changes nothing for a given call: its n-th repeat (a retry) meets the same fate again.
+        Called with the lock held."""
+        key = (call.service, call.operation, call.method, call.path)
+        nth = self._seen[key]
+        self._seen[key] += 1
+        digest = hashlib.sha256(repr((self._seed, key, nth)).encode()).digest()
+        return int.from_bytes(digest[:7], "big") / 2**56
+
+    def take(self, call: Call) -> Fault | None:
+        """The fault ``call`` meets, if any, with one of its ``count`` used up."""
+        with self._lock:
+            chosen = next((f for f in self._faults if f.rate >= 1 and f.matches(call)), None)
+            rated = [f for f in self._faults if f.rate < 1 and f.matches(call)]
+            if chosen is None and rated:
+                drawn, edge = self.draw(call), 0.0
+                for fault in rated:
+                    edge += fault.rate
+                    if drawn < edge:
+                        chosen = fault
+                        break
+            if chosen is not None and chosen.count is not None:
+                chosen.count -= 1
+                if chosen.count == 0:
+                    self._faults.remove(chosen)
+            return chosen
 
     def clear(self) -> int:
         with self._lock:
@@ -423,11 +486,31 @@ class _ServiceServer(ThreadingHTTPServer):
 
     def __init__(self, address: tuple[str, int], service: SandboxService) -> None:
         self.service = service
+        self._resets: set[int] = set()
+        self._resets_lock = threading.Lock()
         super().__init__(address, _ServiceHandler)
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         # A client that gave up (timeout, dropped fault) is business as usual here; keep the console quiet.
         log.debug("%s: connection error from %s", self.service.name, client_address)
+
+    def reset_when_closed(self, request: socket.socket) -> None:
+        """Close ``request`` with a TCP RST instead of a FIN once the handler is done with it."""
+        # SO_LINGER on, zero seconds: close() aborts the connection. The socket is really closed only after the
+        # handler's files are (socket.close waits for them), so the RST comes at shutdown_request's close below.
+        request.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        with self._resets_lock:
+            self._resets.add(id(request))
+
+    def shutdown_request(self, request: Any) -> None:
+        with self._resets_lock:
+            reset = id(request) in self._resets
+            self._resets.discard(id(request))
+        if reset:
+            # No shutdown(SHUT_WR) first: its FIN would reach the client as a clean end of stream before the RST.
+            self.close_request(request)
+        else:
+            super().shutdown_request(request)
 
 
 class _DroppedConnection(Exception):
@@ -505,6 +588,12 @@ class _ServiceHandler(BaseHTTPRequestHandler):
         with contextlib.suppress(OSError):
             self.connection.shutdown(socket.SHUT_RDWR)
 
+    def reset(self) -> None:
+        """Reset the connection (TCP RST), as an overloaded load balancer does: the client reads ECONNRESET."""
+        self.close_connection = True
+        with contextlib.suppress(OSError):
+            self.server.reset_when_closed(self.connection)
+
 
 class SandboxService:
     """A stand-in HTTP service on loopback, in its own thread, with faults, a request log and the admin API.
@@ -574,6 +663,23 @@ class SandboxService:
     def inject(self, fault: Fault | None = None, **fields: Any) -> Fault:
         """Arm a fault: ``inject(method="POST", path="/calendar", mode="status", status=503, count=1)``."""
         return self.faults.inject(fault if fault is not None else Fault(**fields))
+
+    def chaos(
+        self, rate: float, *, seed: int | None = None, method: str = "*", path: str = "*", kinds: tuple[str, ...] = ()
+    ) -> list[Fault]:
+        """From now on, ``rate`` of the matching calls fail, each of ``HTTP_FAULT_KINDS`` (or of ``kinds``, by
+        name) taking an equal share; ``seed`` restarts the draws. Armed until ``clear_faults``."""
+        chosen = [k for k in HTTP_FAULT_KINDS if not kinds or k[0] in kinds]
+        unknown = set(kinds) - {k[0] for k in HTTP_FAULT_KINDS}
+        if unknown or not chosen:
+            raise ValueError(f"kinds: {sorted(unknown)} not among {[k[0] for k in HTTP_FAULT_KINDS]}")
+        if seed is not None:
+            self.faults.reseed(seed)
+        share = rate / len(chosen)
+        return [
+            self.inject(method=method, path=path, mode=mode, status=status, count=None, rate=share)
+            for _, mode, status in chosen
+        ]
 
     def clear_faults(self) -> int:
         return self.faults.clear()
@@ -647,7 +753,7 @@ class SandboxService:
         try:
             if fault is not None and fault.mode == "status":
                 answer = self.fault_answer(fault, call, request)
-            elif fault is not None and fault.mode == "drop":
+            elif fault is not None and fault.mode in ("drop", "reset"):
                 raise _DroppedConnection
             else:
                 answer = self._answer_safely(request)
@@ -656,7 +762,10 @@ class SandboxService:
                 raise _DroppedConnection
         except _DroppedConnection:
             self.requests.append(entry)
-            handler.drop()
+            if fault is not None and fault.mode == "reset":
+                handler.reset()
+            else:
+                handler.drop()
             return
         entry["status"] = answer.status
         self.requests.append(entry)
@@ -685,6 +794,13 @@ class SandboxService:
             except (ValueError, TypeError) as exc:
                 return Answer.message(422, str(exc))
             return Answer.json(201, {"fault": fault.to_json()})
+        if route == ("POST", "/_sandbox/faults/seed"):
+            body = request.json()
+            seed = body.get("seed") if isinstance(body, dict) else None
+            if isinstance(seed, bool) or not isinstance(seed, int):
+                return Answer.message(422, "seed: must be a whole number")
+            self.faults.reseed(seed)
+            return Answer.json(200, {"seed": seed})
         if route == ("DELETE", "/_sandbox/faults"):
             return Answer.json(200, {"cleared": self.clear_faults()})
         if route == ("GET", "/_sandbox/faults"):

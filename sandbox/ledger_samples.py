@@ -22,6 +22,8 @@ from charter_pipeline.ledger import STEPS, LedgerRecord, with_snapshot  # noqa: 
 
 if TYPE_CHECKING:
     from charter_pipeline.hooks.ledger import LedgerHook
+    from charter_pipeline.stores.aftercare_marks import AftercareMarks
+    from charter_pipeline.stores.booking_records import BookingRecords
 
 BOATS = ("Queen of San Diego", "Pacific Spirit", "Harbor Light")
 # Names a careless page would turn into markup or a link (tests/reliability/corpus.py has the pipeline's own).
@@ -100,17 +102,25 @@ def sample_records(samples: Sequence[SampleCharter], now: datetime) -> list[Ledg
 def record_samples(
     ledger: LedgerHook, samples: Sequence[SampleCharter], now: datetime, *, crew: bool = True
 ) -> list[LedgerRecord]:
-    """Write ``samples`` into the ledger with the hook calls the pipeline makes; returns the new records."""
+    """Write ``samples`` into the ledger with the calls the pipeline makes; returns the new records."""
+    from charter_pipeline.stores.aftercare_marks import AftercareMarks
+    from charter_pipeline.stores.booking_records import BookingRecords
+    from charter_pipeline.stores.charter_index import CharterIndex
+    from charter_pipeline.stores.poll_state import PollStateStore
+
     records = sample_records(samples, now)
+    stored = BookingRecords(ledger)
     # As the poll does: bookings already recorded are updated on condition of what was read, new ones created.
-    ledger.save_snapshots(records, ledger.get_many(r.booking_id for r in records))
-    ledger.index_charters(records)
+    stored.save_snapshots(records, stored.get_many(r.booking_id for r in records))
+    CharterIndex(ledger, stored, PollStateStore(ledger)).index_charters(records)
     for sample, record in zip(samples, records, strict=True):
-        _record_progress(ledger, sample, record, crew=crew)
+        _record_progress(stored, AftercareMarks(ledger), sample, record, crew=crew)
     return records
 
 
-def _record_progress(ledger: LedgerHook, sample: SampleCharter, record: LedgerRecord, *, crew: bool) -> None:
+def _record_progress(
+    ledger: BookingRecords, marks: AftercareMarks, sample: SampleCharter, record: LedgerRecord, *, crew: bool
+) -> None:
     fp = record.fingerprint
     if sample.progress == "pending":
         return
@@ -130,7 +140,7 @@ def _record_progress(ledger: LedgerHook, sample: SampleCharter, record: LedgerRe
         else:
             ledger.record_step(sample.booking_id, step, fp, f"{step} done")
     if crew and sample.crew is not None:
-        ledger.record_crew_answers(sample.booking_id, json.dumps(list(sample.crew)))
+        marks.record_crew_answers(sample.booking_id, json.dumps(list(sample.crew)))
 
 
 def backlog_of(samples: Iterable[SampleCharter]) -> list[str]:

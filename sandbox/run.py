@@ -46,7 +46,7 @@ from sandbox.stack import SandboxStack
 from sandbox.topology import loopback_airflow
 
 DAG_ID = "charter_booking_pipeline"
-PORTS = {"moto": 5055, "aws": 5056, "jada": 8081, "scc": 8082, "alerts": 8083}
+PORTS = {"moto": 5055, "aws": 5056, "jada": 8081, "scc": 8082, "alerts": 8083, "webhook": 8084}
 # The other DAGs `make run` schedules besides DAG_ID, each unpaused once it is parsed (CONTRACT.md sections 11, 12).
 OTHER_DAG_IDS = ("charter_aftercare", "charter_reconcile")
 PREVIEW_PORT = 8090
@@ -296,6 +296,7 @@ def run(*, trigger: bool = True) -> int:
         cleanup.append(preview.stop)
         variable = local_variable(report.distribution_id, preview_url)
         config = load_config(variable)
+        stack.webhook.deliver_to(config.exports_uri, timezone=config.timezone)
         VARIABLE_FILE.write_text(json.dumps(variable, indent=2) + "\n", encoding="utf-8")
         secrets = (stack.dashboard_token, stack.scc_service_key, stack.aws_secret_access_key, stack.alerts_token)
         inspector = Inspector(
@@ -372,6 +373,7 @@ def run(*, trigger: bool = True) -> int:
         print(f"  Guest site       {preview_url}/g/<SESSION_ID>")
         print(f"  Inspector        {inspector_url}")
         print(f"  Exports bucket   {config.exports_uri}  (drop CSV/JSON exports here: a run starts in seconds)")
+        print(f"  Booking webhook  {stack.webhook.url}/   (signed POSTs: make webhook BOOKING=@booking.json)")
         print("  Ctrl-C stops everything.")
         print()
         shown = ""

@@ -23,8 +23,9 @@ from sandbox.alerts import DEFAULT_ALERTS_TOKEN, AlertReceiver
 from sandbox.aws import DEFAULT_AWS_ACCESS_KEY_ID, DEFAULT_AWS_SECRET_ACCESS_KEY, REGION, AwsProxy, MotoServer
 from sandbox.jada import DEFAULT_DASHBOARD_TOKEN, JadaCalendar
 from sandbox.scc import DEFAULT_EVENTS_TABLE, DEFAULT_SERVICE_KEY, OUTBOX_FILE, ShipCaptainCrew
+from sandbox.webhook import DEFAULT_WEBHOOK_SECRET, WebhookReceiver
 
-PORT_KEYS = ("moto", "aws", "jada", "scc", "alerts")
+PORT_KEYS = ("moto", "aws", "jada", "scc", "alerts", "webhook")
 STACK_FILE = "stack.json"
 
 
@@ -33,7 +34,8 @@ class SandboxStack:
 
     Attributes once started: ``aws_url`` (the proxy, what ``aws_default`` uses), ``moto_url`` (moto itself),
     ``jada_url``, ``scc_url`` (with its stage), ``alerts_url``, and the service objects ``moto``, ``aws``, ``jada``,
-    ``scc``, ``alerts`` for state, faults and call counts.
+    ``scc``, ``alerts`` for state, faults and call counts; ``webhook`` (sandbox/webhook.py) serves the booking
+    webhook once ``webhook.deliver_to(exports_uri)`` is called.
     """
 
     def __init__(
@@ -47,6 +49,7 @@ class SandboxStack:
         aws_secret_access_key: str = DEFAULT_AWS_SECRET_ACCESS_KEY,
         scc_events_table: str = DEFAULT_EVENTS_TABLE,
         alerts_token: str = DEFAULT_ALERTS_TOKEN,
+        webhook_secrets: str = DEFAULT_WEBHOOK_SECRET,
         host: str = "127.0.0.1",
     ) -> None:
         unknown = sorted(set(ports or {}) - set(PORT_KEYS))
@@ -67,6 +70,8 @@ class SandboxStack:
         self.alerts = AlertReceiver(token=alerts_token, host=host, port=self.ports["alerts"])
         self._aws: AwsProxy | None = None
         self._scc: ShipCaptainCrew | None = None
+        self.webhook_secrets = webhook_secrets
+        self._webhook: WebhookReceiver | None = None
         self._running: list[Any] = []
         self._clients: dict[str, Any] = {}
         self._clients_lock = threading.Lock()
@@ -96,6 +101,12 @@ class SandboxStack:
             )
             self._running.append(self._scc.start())
             self._running.append(self.alerts.start())
+            # The booking webhook (CONTRACT.md section 14): 503 until webhook.deliver_to names the exports.
+            self._webhook = WebhookReceiver(secrets=self.webhook_secrets, host=self.host, port=self.ports["webhook"])
+            self._webhook.use_aws(self.aws_url, access_key_id=self.aws_access_key_id,
+                                  secret_access_key=self.aws_secret_access_key, region=self.region)  # fmt: skip
+            self._webhook.start()
+            self._running.append(self._webhook)
         except BaseException:
             self.stop()
             raise
@@ -130,6 +141,12 @@ class SandboxStack:
         return self._scc
 
     @property
+    def webhook(self) -> WebhookReceiver:
+        if self._webhook is None:
+            raise RuntimeError("the sandbox stack is not started")
+        return self._webhook
+
+    @property
     def aws_url(self) -> str:
         return self.aws.url
 
@@ -157,6 +174,7 @@ class SandboxStack:
             "jada_url": self.jada_url,
             "scc_url": self.scc_url,
             "alerts_url": self.alerts_url,
+            "webhook_url": self.webhook.url + "/",
             "region": self.region,
             "scc_events_table": self.scc_events_table,
             "scc_outbox": str(self.state_dir / OUTBOX_FILE),

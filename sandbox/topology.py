@@ -518,6 +518,7 @@ class Topology:
         if not report.ok:
             raise RuntimeError("bootstrap: " + "; ".join(report.lines()))
         self.variable["cloudfront_distribution_id"] = report.distribution_id
+        self.stack.webhook.deliver_to(self.config.exports_uri, timezone=self.config.timezone)
 
         values = {"AIRFLOW_API_HOST": f"127.0.0.1:{self.api_port or free_port()}"}
         if self.executor == "celery":
@@ -809,6 +810,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"  SCC            {topology.stack.scc_url}")
             print(f"  AWS (moto)     {topology.stack.moto_url}")
             print(f"  Exports        {topology.config.exports_uri}  (polled every 2 minutes)")
+            print(f"  Webhook        {topology.stack.webhook.url}/  (make webhook CHARTER_WEBHOOK_URL=...)")
             print("  Ctrl-C stops everything.")
             while all(process.poll() is None for process in topology.processes.values()):
                 time.sleep(2)

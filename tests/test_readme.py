@@ -10,17 +10,12 @@ import pytest
 
 from charter_pipeline.booking import COLUMNS
 from charter_pipeline.config import DEFAULTS
+from tests.doc_links import anchors
 
 REPO = Path(__file__).resolve().parents[1]
 README = (REPO / "README.md").read_text(encoding="utf-8")
 DOCS = [REPO / "README.md", REPO / "docs" / "ARCHITECTURE.md"]
 LINK = re.compile(r"\]\(([^)\s]+)\)")
-
-
-def anchors(markdown: str) -> set[str]:
-    """GitHub's heading anchors: lower case, punctuation dropped, spaces as hyphens."""
-    headings = re.findall(r"^#+ (.+)$", markdown, re.MULTILINE)
-    return {re.sub(r"[^\w\- ]", "", h.strip().lower()).replace(" ", "-") for h in headings}
 
 
 @pytest.mark.parametrize("doc", DOCS, ids=lambda p: p.name)

@@ -21,11 +21,6 @@ QUEUE_ENV = "CHARTER_EXPORTS_QUEUE_URL"
 # A doctor answers in seconds: two tries, short timeouts (the pipeline's own policy waits much longer).
 _QUICK_TIMEOUTS = (3.0, 10.0)
 
-REFUSED_CODES = frozenset(
-    {"AccessDenied", "AccessDeniedException", "UnrecognizedClientException", "InvalidClientTokenId",
-     "InvalidAccessKeyId", "SignatureDoesNotMatch", "ExpiredToken", "ExpiredTokenException"}
-)  # fmt: skip
-
 
 @dataclass(frozen=True)
 class Finding:
@@ -69,10 +64,10 @@ def _aws_client(service: str, conn_id: str) -> Any:
 
 
 def _aws_cause(exc: Exception) -> str:
-    from charter_pipeline.hooks.policy import aws_error_code
+    from charter_pipeline.hooks.policy import AWS_AUTH_CODES, aws_error_code
 
     code = aws_error_code(exc)
-    if code in REFUSED_CODES:
+    if code in AWS_AUTH_CODES:
         return f"AWS refused the credentials ({code})"
     return code or type(exc).__name__
 
@@ -234,24 +229,29 @@ class Doctor:
 
     # --- HTTP services -----------------------------------------------------------------------------------------
     def service(self, conn_id: str, secret: str) -> Finding:
-        from charter_pipeline.hooks.jada_calendar import JadaCalendarHook
-        from charter_pipeline.hooks.policy import RetryPolicy
-        from charter_pipeline.hooks.scc import ShipCaptainCrewHook
+        from charter_pipeline.hooks.jada_calendar import CONNECTION_TEST_ID, JadaCalendarHook
+        from charter_pipeline.hooks.policy import RetryPolicy, ServiceAuthError, ServiceError
+        from charter_pipeline.hooks.scc import CONNECTION_TEST_REF, ShipCaptainCrewHook
 
         policy = RetryPolicy(attempts=2, first_delay=0.2, connect_timeout=_QUICK_TIMEOUTS[0], read_timeout=10.0)
-        hook_class = JadaCalendarHook if conn_id == "jada_dashboard" else ShipCaptainCrewHook
         if not _connection_exists(conn_id):
             return Finding(conn_id, False, "connection is not defined", f"define it (AIRFLOW_CONN_{conn_id.upper()})")
-        ok, message = hook_class(conn_id, policy=policy).test_connection()
-        if ok:
-            return Finding(conn_id, True, message)
-        refused = "refused" in message
-        fix = (
-            f"put the right {secret} in {conn_id}'s password"
-            if refused
-            else f"check {conn_id}'s host (base URL with scheme) and that the service is up"
-        )
-        return Finding(conn_id, False, message, fix)
+        # A lookup of a booking that does not exist proves the URL and the secret without writing anything. The
+        # advice follows the kind of error: refused credentials are the secret's fault, anything else the host's.
+        if conn_id == "jada_dashboard":
+            jada = JadaCalendarHook(conn_id, policy=policy)
+            name, what, lookup = jada.service_name, "a calendar", lambda: jada.find_entries(CONNECTION_TEST_ID)
+        else:
+            scc = ShipCaptainCrewHook(conn_id, policy=policy)
+            name, what, lookup = scc.service_name, "an event", lambda: scc.find_events(CONNECTION_TEST_REF)
+        try:
+            lookup()
+        except ServiceAuthError as exc:
+            return Finding(conn_id, False, str(exc), f"put the right {secret} in {conn_id}'s password")
+        except ServiceError as exc:
+            fix = f"check {conn_id}'s host (base URL with scheme) and that the service is up"
+            return Finding(conn_id, False, str(exc), fix)
+        return Finding(conn_id, True, f"{name} answered {what} lookup at {_connection_url(conn_id)}")
 
     def scc_host(self) -> Finding:
         if not _connection_exists("scc_api"):

@@ -37,10 +37,58 @@ DRIFT_REPORT_ID = "#drift-report: the last charter_reconcile run's findings (pip
 STEPS = ("calendar", "scc", "scrub", "page", "invalidation")
 _step_fingerprints = itemgetter(*STEPS)
 
-# What the poll concludes for a booking it records but never publishes (LedgerRecord.state). Re-reading the very
-# same row can never change either conclusion: the status stays what it was, and an ended charter stays ended.
-RECORDED_PAST = "recorded: past charter"
-RECORDED_NOT_A_CHARTER = "recorded: not a charter"
+# How often the poll weighs a booking again, or a step does its work again, when a newer snapshot of it was
+# recorded at the same moment (the ledger's conditional write refused theirs). Beyond that a step's task fails and
+# Airflow's retry starts it afresh; each new snapshot needs a poll, so this is never reached in practice.
+SNAPSHOT_ROUNDS = 3
+
+
+# How a step's result (``LedgerRecord.step_results``, "what it last did, in words") marks the two outcomes the
+# staff page tells apart from plain "done". Written and read only through the functions below, so the words a
+# step writes can change without anything deciding on them.
+_FAILED_RESULT = "failed"
+_SKIPPED_RESULT = "skipped"
+
+
+def failed_result(message: str) -> str:
+    """A failed step's result: its error, as ``step_result_failed`` recognises it."""
+    return f"{_FAILED_RESULT}: {message}"
+
+
+def skipped_result(reason: str) -> str:
+    """A step that completed by deciding there was nothing to do (no CloudFront distribution, say)."""
+    return f"{_SKIPPED_RESULT}: {reason}"
+
+
+def step_result_failed(result: str) -> bool:
+    return result.startswith(_FAILED_RESULT)
+
+
+def step_result_skipped(result: str) -> bool:
+    return result.startswith(_SKIPPED_RESULT)
+
+
+class BookingState(StrEnum):
+    """What the pipeline last concluded for a booking (``LedgerRecord.state``), exactly as the ledger stores it.
+
+    The poll writes PENDING (work owed) or one of the RECORDED states; the run summary writes PUBLISHED, CANCELLED
+    or FAILED once the steps have run. A record read from the ledger holds the plain string; compare it with these.
+    """
+
+    PENDING = "pending"  # the poll decided the booking needs work; its steps have not all run yet
+    PUBLISHED = "published"  # every step done for a charter
+    CANCELLED = "cancelled"  # every step done for a booking that is no longer a charter
+    FAILED = "failed"  # a step failed; later polls retry it
+    RECORDED = "recorded"  # recorded without a more precise conclusion (kept for records written that way)
+    # Recorded and never published. Re-reading the very same row can never change either conclusion: the status
+    # stays what it was, and an ended charter stays ended.
+    RECORDED_PAST = "recorded: past charter"
+    RECORDED_NOT_A_CHARTER = "recorded: not a charter"
+
+    @classmethod
+    def never_published(cls, state: str) -> bool:
+        """True for the states of a booking recorded and never to be published."""
+        return state in (cls.RECORDED_PAST, cls.RECORDED_NOT_A_CHARTER)
 
 
 class Action(StrEnum):
@@ -67,7 +115,7 @@ class LedgerRecord:
     order_key: list[Any] | None = None  # exports.snapshot_order of that row, JSON form
     fingerprint: str = ""
     status: str = ""  # Boatsetter status of the snapshot
-    state: str = ""  # what the pipeline last concluded: see Outcome in steps
+    state: str = ""  # what the pipeline last concluded: a BookingState value ("" before the poll decides)
     session_id: str = ""
     calendar_id: str = ""
     scc_event_id: str = ""
@@ -78,6 +126,8 @@ class LedgerRecord:
     invalidation_id: str = ""
     step_fingerprints: dict[str, str] = field(default_factory=dict)  # step -> fingerprint it last completed for
     step_results: dict[str, str] = field(default_factory=dict)  # step -> what it last did, in words
+    # step -> the kind of answer its last failure got (publishing.desk_alerts.FailureKind), until it completes
+    step_failures: dict[str, str] = field(default_factory=dict)
     attempts: int = 0
     last_error: str = ""
     first_seen_at: str = ""
@@ -88,6 +138,7 @@ class LedgerRecord:
     # record_page_retiring/record_page_retired only, never by the poll or the per-booking steps.
     alerts_sent: frozenset[str] = frozenset()  # alert ids the desk's receiver answered 2xx (or logged): never again
     crew_alert_open: str = ""  # id of the last crew_declined/crew_pending alert delivered and not yet all-cleared
+    stuck_alert_open: str = ""  # id of the last publish_failed alert delivered and not yet followed by a recovery
     crew_answers: str = ""  # JSON list of {name, role, response} as SCC last answered (no e-mail addresses)
     crew_checked_at: str = ""  # when the aftercare DAG last read those answers
     retired_hash: str = ""  # hash of the neutral notice the guest page was (being) replaced with: set = retiring
@@ -161,7 +212,7 @@ class RecordSummary(NamedTuple):
     @property
     def recorded_only(self) -> bool:
         """Recorded and never to be published, with nothing in sync outside: the run summary's ``recorded_only``."""
-        return self.state in (RECORDED_PAST, RECORDED_NOT_A_CHARTER) and not self.in_sync()
+        return BookingState.never_published(self.state) and not self.in_sync()
 
 
 def settled(summary: RecordSummary | None, row_digest: str) -> bool:
@@ -169,8 +220,8 @@ def settled(summary: RecordSummary | None, row_digest: str) -> bool:
     (same digest, which also stands for the code and the time zone it was read with), and nothing is owed for
     that snapshot.
 
-    For such a row ``decide`` could only answer UNCHANGED (every step is done) or record it again (RECORDED_PAST,
-    RECORDED_NOT_A_CHARTER). A full-history export is mostly such rows, every poll, so the poll skips them
+    For such a row ``decide`` could only answer UNCHANGED (every step is done) or record it again
+    (``BookingState.never_published``). A full-history export is mostly such rows, every poll, so the poll skips them
     without parsing (issue 9's intake benchmark). Anything else, a failed step included, is read and decided.
     """
     return (
@@ -178,7 +229,7 @@ def settled(summary: RecordSummary | None, row_digest: str) -> bool:
         and bool(row_digest)
         and summary.row_digest == row_digest
         and bool(summary.order_key_text)
-        and (summary.state in (RECORDED_PAST, RECORDED_NOT_A_CHARTER) or summary.in_sync())
+        and (BookingState.never_published(summary.state) or summary.in_sync())
     )
 
 

@@ -5,20 +5,26 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
-from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from charter_pipeline.booking import BookingError
 from charter_pipeline.config import PipelineConfig
 
 if TYPE_CHECKING:
+    from charter_pipeline.hooks.exports import ExportsHook
     from charter_pipeline.hooks.guest_portal import GuestPortalHook
     from charter_pipeline.hooks.jada_calendar import JadaCalendarHook
     from charter_pipeline.hooks.ledger import LedgerHook
     from charter_pipeline.hooks.ops_alerts import OpsAlertsHook
     from charter_pipeline.hooks.scc import ShipCaptainCrewHook
     from charter_pipeline.hooks.scc_events import SccEventsTableHook
+    from charter_pipeline.stores.aftercare_marks import AftercareMarks
+    from charter_pipeline.stores.booking_records import BookingRecords
+    from charter_pipeline.stores.charter_index import CharterIndex
+    from charter_pipeline.stores.drift_reports import DriftReports
+    from charter_pipeline.stores.poll_state import PollStateStore
 
 
 def describe(exc: BaseException) -> str:
@@ -65,45 +71,48 @@ def run_now(context: Mapping[str, Any]) -> datetime:
     return datetime.fromtimestamp(logical.timestamp(), UTC)
 
 
-class ConfiguredHooks:
-    """One hook per outside system, made from ``self.config`` on first use, inside the task (the hook modules
-    import boto3 and the provider: never at DAG parse time). Publishing's steps and the reconcile run share this;
-    a test may set any of them on the instance instead."""
+@dataclass(frozen=True)
+class Hooks:
+    """One hook per outside system and the ledger's stores on one LedgerHook (one client, one call count), made once
+    per task from the Variable and handed to the step objects; nothing connects before first use."""
 
-    config: PipelineConfig
+    ledger: LedgerHook
+    records: BookingRecords
+    poll_state: PollStateStore
+    charter_index: CharterIndex
+    aftercare: AftercareMarks
+    drift_reports: DriftReports
+    exports: ExportsHook
+    calendar: JadaCalendarHook
+    scc: ShipCaptainCrewHook
+    scc_table: SccEventsTableHook
+    portal: GuestPortalHook
+    alerts: OpsAlertsHook
 
-    @cached_property
-    def ledger(self) -> LedgerHook:
-        from charter_pipeline.hooks.ledger import LedgerHook
-
-        return LedgerHook(self.config.ledger_table)
-
-    @cached_property
-    def calendar_hook(self) -> JadaCalendarHook:
-        from charter_pipeline.hooks.jada_calendar import JadaCalendarHook
-
-        return JadaCalendarHook()
-
-    @cached_property
-    def scc_hook(self) -> ShipCaptainCrewHook:
-        from charter_pipeline.hooks.scc import ShipCaptainCrewHook
-
-        return ShipCaptainCrewHook()
-
-    @cached_property
-    def scc_table(self) -> SccEventsTableHook:
-        from charter_pipeline.hooks.scc_events import SccEventsTableHook
-
-        return SccEventsTableHook(self.config.scc_events_table)
-
-    @cached_property
-    def portal(self) -> GuestPortalHook:
+    @classmethod
+    def from_config(cls, config: PipelineConfig, **given: Any) -> Hooks:
+        """Every hook and store for ``config``, but those ``given``. Imported here, inside the task: the hook
+        modules import boto3 and the providers, never at DAG parse time."""
+        from charter_pipeline.hooks.exports import ExportsHook
         from charter_pipeline.hooks.guest_portal import GuestPortalHook
-
-        return GuestPortalHook(self.config.guest_bucket, self.config.cloudfront_distribution_id)
-
-    @cached_property
-    def alerts_hook(self) -> OpsAlertsHook:
+        from charter_pipeline.hooks.jada_calendar import JadaCalendarHook
+        from charter_pipeline.hooks.ledger import LedgerHook
         from charter_pipeline.hooks.ops_alerts import OpsAlertsHook
+        from charter_pipeline.hooks.scc import ShipCaptainCrewHook
+        from charter_pipeline.hooks.scc_events import SccEventsTableHook
+        from charter_pipeline.stores.aftercare_marks import AftercareMarks
+        from charter_pipeline.stores.booking_records import BookingRecords
+        from charter_pipeline.stores.charter_index import CharterIndex
+        from charter_pipeline.stores.drift_reports import DriftReports
+        from charter_pipeline.stores.poll_state import PollStateStore
 
-        return OpsAlertsHook()
+        ledger = given.get("ledger") or LedgerHook(config.ledger_table)
+        records = given.get("records") or BookingRecords(ledger)
+        poll_state = given.get("poll_state") or PollStateStore(ledger)
+        made = cls(
+            ledger, records, poll_state, CharterIndex(ledger, records, poll_state), AftercareMarks(ledger),
+            DriftReports(ledger), ExportsHook(), JadaCalendarHook(), ShipCaptainCrewHook(),
+            SccEventsTableHook(config.scc_events_table),
+            GuestPortalHook(config.guest_bucket, config.cloudfront_distribution_id), OpsAlertsHook(),
+        )  # fmt: skip
+        return replace(made, **given)

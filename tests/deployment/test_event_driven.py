@@ -8,21 +8,28 @@ an export put on S3 reaches the asset watcher through S3's own notification, not
 What each test shows: an export starts an asset-triggered run that publishes it; a burst of 20 export files gives
 a few runs and every booking once; a malformed and a duplicated message wake the pipeline and change nothing; a
 message lost before the watcher read it, and an export dropped while the triggerer is down, are both published by
-the next scheduled poll.
+the next scheduled poll; a signed booking webhook delivery (CONTRACT.md section 14) is published once by the run
+its stored object starts, an unsigned one changes nothing, and an invalid one is quarantined with the reason the
+webhook answered.
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
+import os
 import re
 import signal
+import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
+import requests
 
 from benchmarks.bookings import csv_bytes, upcoming_charters
 from charter_pipeline.crew import external_ref
@@ -30,6 +37,7 @@ from charter_pipeline.exports_queue import EXPORTS_ASSET, RECEIVE_WAIT_SECONDS
 from sandbox.samples import today_in_san_diego
 from sandbox.topology import DAG_ID, Topology, signal_session
 
+SENDER = Path(__file__).resolve().parents[2] / "bin" / "send_booking_webhook.py"
 # The safety-net poll: short, so a lost message is caught within the test's patience.
 CRON = "*/1 * * * *"
 # From the export's put to its booking being published by the run the watcher started.
@@ -216,6 +224,73 @@ def test_a_malformed_and_a_duplicated_message_change_nothing(events: EventStack)
     assert events.top.stack.jada.entries() == jada
     assert events.invalidations() == invalidations
     assert events.queue_depth() == 0
+
+
+def _as_webhook_booking(row: dict[str, str], **changes: str) -> dict[str, str]:
+    """An export row as a webhook sender writes it: section 3's fields in snake_case."""
+    return {name.lower().replace(" ", "_"): value for name, value in row.items() if value} | changes
+
+
+def _send_webhook(url: str, body: bytes, secret: str) -> tuple[int, dict[str, Any]]:
+    """The signed sender an integrator runs (bin/send_booking_webhook.py): its status line and answer."""
+    sent = subprocess.run(
+        [sys.executable, str(SENDER), body.decode()],
+        env={**os.environ, "CHARTER_WEBHOOK_URL": url, "CHARTER_WEBHOOK_SECRET": secret},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    status, _, answer = sent.stdout.partition("\n")
+    return int(status.removeprefix("HTTP ")), json.loads(answer)
+
+
+def test_a_signed_webhook_delivery_publishes_once_unsigned_changes_nothing_invalid_is_quarantined(
+    events: EventStack,
+) -> None:
+    """CONTRACT.md section 14 end to end: the stack's webhook (the Lambda handler behind sandbox/webhook.py)
+    stores into the exports bucket, S3 notifies the queue, the watcher starts a run."""
+    top = events.top
+    url, secret = top.stack.webhook.url + "/", top.stack.webhook_secrets
+    good_row, unsigned_row, bad_row = upcoming_charters(3, today=today_in_san_diego(), first_number=400)
+    good, unsigned = good_row["Booking ID"], unsigned_row["Booking ID"]
+    events.clear_of_the_cron()
+    before = _now()
+    invalidations = events.invalidations()
+
+    refused = requests.post(url, json=_as_webhook_booking(unsigned_row), timeout=30)
+    assert refused.status_code == 401
+    body = json.dumps(_as_webhook_booking(good_row)).encode()
+    first = _send_webhook(url, body, secret)
+    assert first[0] == 202
+    assert _send_webhook(url, body, secret) == first  # a retried delivery answers as the first
+    invalid_body = json.dumps([_as_webhook_booking(bad_row, trip_date="2027-02-30")]).encode()
+    status, invalid = _send_webhook(url, invalid_body, secret)
+    assert (status, [(i["index"], i["field"]) for i in invalid["invalid"]]) == (422, [(0, "Trip Date")])
+
+    events.wait(f"{good} published", lambda: events.published(good) == (1, 1), PUBLISH_WITHIN)
+    bucket, _, prefix = top.config.exports_uri.removeprefix("s3://").partition("/")
+    quarantine_prefix = top.config.quarantine_uri.removeprefix(f"s3://{bucket}/")
+    s3 = top.stack.boto3_client("s3")
+
+    def quarantined() -> list[dict[str, Any]]:
+        listed = s3.list_objects_v2(Bucket=bucket, Prefix=quarantine_prefix).get("Contents", [])
+        records = [json.loads(s3.get_object(Bucket=bucket, Key=o["Key"])["Body"].read()) for o in listed]
+        return [r for r in records if r["source"] == f"s3://{bucket}/{prefix}{invalid['key']}"]
+
+    events.wait("the invalid booking quarantined", lambda: bool(quarantined()), PUBLISH_WITHIN)
+    events.wait("the runs to finish", events.settled, PUBLISH_WITHIN)
+
+    [record] = quarantined()
+    assert (record["row"], record["reason"]) == (1, invalid["invalid"][0]["reason"])
+    assert events.published(good) == (1, 1)
+    assert events.published(unsigned) == (0, 0)
+    assert events.invalidations() == invalidations + 1
+    stored = s3.list_objects_v2(Bucket=bucket, Prefix=f"{prefix}webhook/")["Contents"]
+    assert sorted(o["Key"] for o in stored) == sorted({f"{prefix}{first[1]['key']}", f"{prefix}{invalid['key']}"})
+    runs = events.runs(before)
+    assert events.publishing_run(good, [r for r in runs if r["run_type"] == "asset_triggered"]) is not None
+    assert [r["dag_run_id"] for r in runs if r["state"] == "failed"] == []
 
 
 def test_a_lost_message_and_a_stopped_triggerer_are_caught_by_the_scheduled_poll(events: EventStack) -> None:

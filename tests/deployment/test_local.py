@@ -26,7 +26,7 @@ import pytest
 
 from benchmarks.bookings import csv_bytes, upcoming_charters
 from sandbox.topology import DAG_ID, Topology
-from tests.deployment.conftest import require_system_deps, today, when
+from tests.deployment.helpers import require_system_deps, today, when
 from tests.e2e.harness import row
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(900)]

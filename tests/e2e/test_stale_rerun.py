@@ -16,11 +16,11 @@ import pytest
 
 from charter_pipeline.booking import fingerprint, parse_booking
 from charter_pipeline.config import load_config
-from charter_pipeline.guest_page import page_hash
 from charter_pipeline.ledger import STEPS, Action
 from charter_pipeline.publishing.booking_steps import BookingSteps
 from charter_pipeline.publishing.poll import work_item
 from charter_pipeline.publishing.summary import summarize
+from charter_pipeline.task_runtime import Hooks
 from tests.e2e.harness import Deployment, row, session_id_of
 
 pytestmark = pytest.mark.e2e
@@ -42,20 +42,14 @@ def test_a_cleared_older_run_keeps_the_newer_booking_everywhere(deployment: Call
     assert first.ok, first.output[-4000:]
     config = load_config(pipeline.variable)
     booking = parse_booking(first_row, config.tz)
-    # The first run's work item and XComs, as Airflow kept them for that run.
+    # The first run's work item, as Airflow kept it for that run.
     item = work_item(booking, fingerprint(booking), Action.PUBLISH, None)
     assert pipeline.ledger(BOOKING)["fingerprint"] == item["fingerprint"]
     [entry] = pipeline.calendar_entries(BOOKING)
     session_id = session_id_of(entry)
     old_page = pipeline.page(session_id)
     assert old_page is not None
-    [event] = pipeline.scc_events(BOOKING)
-    first_xcoms = {
-        "money": BookingSteps(config, item).financials(),
-        "scc": {"event_id": event["event_id"], "changed": True, "result": f"created {event['event_id']}"},
-        "page": {"session_id": session_id, "page_hash": page_hash(old_page["html"]), "found_in_bucket": False},
-    }
-
+    assert len(pipeline.scc_events(BOOKING)) == 1
     pipeline.drop([row(BOOKING, updated_at=T2, start_time="14:00", renter_name="Ada Lovelace")])
     second = pipeline.run()
     assert second.ok, second.output[-4000:]
@@ -73,17 +67,18 @@ def test_a_cleared_older_run_keeps_the_newer_booking_everywhere(deployment: Call
         "invalidations": pipeline.invalidations(session_id),
     }
 
-    # Clear the first run's booking tasks: each task is a new process with the first run's item and XComs.
+    # Clear the first run's booking tasks: each task is a new process with the first run's work item.
     def step() -> BookingSteps:
-        return BookingSteps(config, item)
+        return BookingSteps(config, item, Hooks.from_config(config))
 
-    step().calendar(first_xcoms["money"])
-    scc = step().scc_event()
-    step().scrub(first_xcoms["scc"])  # scrub cleared alone: the first run's SCC XCom
-    step().scrub(scc)
-    step().invalidation(first_xcoms["page"])  # invalidation cleared alone: the first run's page XCom
-    step().invalidation(step().guest_page())
-    summary = summarize(config, {"counts": {}, "quarantined": []}, [item])
+    step().calendar()
+    step().scrub()  # scrub cleared alone
+    step().scc_event()
+    step().scrub()
+    step().invalidation()  # invalidation cleared alone
+    step().guest_page()
+    step().invalidation()
+    summary = summarize(config, {"counts": {}, "quarantined": []}, [item], Hooks.from_config(config))
 
     [kept] = pipeline.calendar_entries(BOOKING)
     assert kept["start"] == moved["start"]

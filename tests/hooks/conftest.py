@@ -8,7 +8,8 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable, Iterator
-from typing import Any
+from types import SimpleNamespace
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -22,7 +23,11 @@ from tests.hooks.stand_ins import (
     Sleeps,
     free_port,
     http_conn_json,
+    unique,
 )
+
+if TYPE_CHECKING:
+    from charter_pipeline.task_runtime import Hooks
 
 
 @pytest.fixture
@@ -124,3 +129,47 @@ def aws_client(aws_conn: str, moto_url: str) -> Any:
         )
 
     return make
+
+
+@pytest.fixture
+def ledger_table(aws_client: Callable[[str], Any]) -> str:
+    """A fresh, empty ledger table on moto, keyed as CONTRACT.md section 2 says (``booking_id``, S): its name."""
+    name = unique("ledger")
+    aws_client("dynamodb").create_table(
+        TableName=name,
+        KeySchema=[{"AttributeName": "booking_id", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "booking_id", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    return name
+
+
+@pytest.fixture
+def ledger(ledger_table: str) -> Hooks:
+    """The task's hooks with a fresh ledger table (its stores: ``records``, ``aftercare``, ``drift_reports``...)."""
+    from charter_pipeline.config import load_config
+    from charter_pipeline.task_runtime import Hooks
+
+    return Hooks.from_config(load_config({"ledger_table": ledger_table}))
+
+
+@pytest.fixture
+def proxy(aws_client: Callable[[str], Any], moto_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    """``aws_default`` through the sandbox's AWS proxy (faults on demand, every request counted)."""
+    from sandbox.aws import AwsProxy
+
+    with AwsProxy(moto_url) as aws:
+        extra = {"endpoint_url": aws.url, "region_name": "us-east-1"}
+        conn = {"conn_type": "aws", "login": AWS_ACCESS_KEY, "password": AWS_SECRET_KEY, "extra": extra}
+        monkeypatch.setenv("AIRFLOW_CONN_AWS_DEFAULT", json.dumps(conn))
+        yield aws
+
+
+@pytest.fixture
+def botocore_waits(monkeypatch: pytest.MonkeyPatch) -> Sleeps:
+    """botocore's waits between its retries, recorded instead of slept."""
+    import botocore.endpoint
+
+    waits = Sleeps()
+    monkeypatch.setattr(botocore.endpoint, "time", SimpleNamespace(sleep=waits))
+    return waits

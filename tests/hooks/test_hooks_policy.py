@@ -15,6 +15,7 @@ from charter_pipeline.hooks.policy import (
     ServiceAuthError,
     ServiceRejected,
     ServiceUnavailable,
+    Transient,
     aws_client_config,
     aws_error,
     parse_retry_after,
@@ -40,11 +41,32 @@ def test_retry_after_is_honoured_up_to_its_cap() -> None:
     assert policy.delay(1, retry_after=3600.0) == 30.0
 
 
-def test_wait_sleeps_through_the_injected_sleep() -> None:
+def test_retrying_sleeps_through_the_injected_sleep_and_reraises_the_last_failure() -> None:
     sleeps = Sleeps()
     policy = HTTP_POLICY.with_changes(sleep=sleeps, jitter=lambda: 1.0)
-    assert policy.wait(3) == 2.0
-    assert sleeps.waits == [2.0]
+    tries: list[int] = []
+
+    def flaky() -> None:
+        tries.append(1)
+        raise Transient(f"attempt {len(tries)}", retry_after=7.0 if len(tries) == 2 else None)
+
+    with pytest.raises(Transient, match="attempt 4"):
+        policy.retrying()(flaky)
+    assert len(tries) == HTTP_POLICY.attempts
+    assert sleeps.waits == [0.5, 7.0, 2.0]  # a Retry-After wins over the backoff
+
+
+def test_retrying_leaves_other_failures_alone() -> None:
+    sleeps = Sleeps()
+    tries: list[int] = []
+
+    def refused() -> None:
+        tries.append(1)
+        raise ServiceRejected("no")
+
+    with pytest.raises(ServiceRejected):
+        HTTP_POLICY.with_changes(sleep=sleeps).retrying()(refused)
+    assert (len(tries), sleeps.waits) == (1, [])
 
 
 def test_timeout_is_connect_then_read() -> None:

@@ -2,31 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
 from zoneinfo import ZoneInfo
 
-import pytest
-
-from charter_pipeline.hooks.ledger import CHARTER_INDEX_PREFIX, LedgerHook, PollState, charter_index_id, index_months
+from charter_pipeline.stores.charter_index import CHARTER_INDEX_PREFIX, charter_index_id, index_months
+from charter_pipeline.stores.poll_state import PollState
+from charter_pipeline.task_runtime import Hooks
 from sandbox.ledger_samples import SampleCharter, record_samples, sample_records, staff_samples
-from tests.hooks.stand_ins import unique
 
 LA = ZoneInfo("America/Los_Angeles")
 NOW = datetime(2026, 6, 1, 12, tzinfo=UTC)
-
-
-@pytest.fixture
-def ledger(aws_client: Callable[[str], Any]) -> LedgerHook:
-    name = unique("ledger")
-    aws_client("dynamodb").create_table(
-        TableName=name,
-        KeySchema=[{"AttributeName": "booking_id", "KeyType": "HASH"}],
-        AttributeDefinitions=[{"AttributeName": "booking_id", "AttributeType": "S"}],
-        BillingMode="PAY_PER_REQUEST",
-    )
-    return LedgerHook(name)
 
 
 def charters(count: int, first: datetime, prefix: str = "IDX") -> list[SampleCharter]:
@@ -36,11 +21,11 @@ def charters(count: int, first: datetime, prefix: str = "IDX") -> list[SampleCha
     ]
 
 
-def save_snapshots_only(ledger: LedgerHook, samples: list[SampleCharter]) -> None:
+def save_snapshots_only(ledger: Hooks, samples: list[SampleCharter]) -> None:
     """What the poll writes for new bookings: snapshots in batches, then the month index."""
     records = sample_records(samples, NOW)
-    ledger.save_snapshots(records, {})
-    ledger.index_charters(records)
+    ledger.records.save_snapshots(records, {})
+    ledger.charter_index.index_charters(records)
 
 
 def test_the_index_keys_are_bookkeeping_longer_than_any_booking_id() -> None:
@@ -51,61 +36,69 @@ def test_the_index_keys_are_bookkeeping_longer_than_any_booking_id() -> None:
     ]  # fmt: skip
 
 
-def test_a_window_of_a_thousand_charters_is_read_in_eleven_calls_whatever_the_history(ledger: LedgerHook) -> None:
+def test_a_window_of_a_thousand_charters_is_read_in_eleven_calls_whatever_the_history(ledger: Hooks) -> None:
     first = datetime(2026, 7, 1, 9, tzinfo=LA)
     history = charters(300, datetime(2024, 1, 1, 9, tzinfo=LA), prefix="OLD")  # years ago: never read
     upcoming = charters(1000, first)
     save_snapshots_only(ledger, [*history, *upcoming])
 
-    ledger.calls = 0
-    records, crew = ledger.charters_starting(first, first + timedelta(days=400))
+    ledger.ledger.calls = 0
+    records, crew = ledger.charter_index.charters_starting(first, first + timedelta(days=400))
 
     assert {r.booking_id for r in records} == {s.booking_id for s in upcoming}
     assert crew == {}
     # One BatchGetItem for the month items, then one per 100 bookings: no Scan, no call per booking.
-    assert ledger.calls == 1 + 10
+    assert ledger.ledger.calls == 1 + 10
 
 
-def test_only_charters_inside_the_window_come_back(ledger: LedgerHook) -> None:
+def test_only_charters_inside_the_window_come_back(ledger: Hooks) -> None:
     samples = staff_samples(date(2026, 6, 1), LA)
-    record_samples(ledger, samples, NOW)
+    record_samples(ledger.ledger, samples, NOW)
     start = datetime(2026, 6, 3, tzinfo=LA)
-    records, crew = ledger.charters_starting(start, start + timedelta(days=2))
+    records, crew = ledger.charter_index.charters_starting(start, start + timedelta(days=2))
     assert sorted(r.booking_id for r in records) == ["STAFF-1002", "STAFF-1003"]  # June 3 and 4, local
-    records, crew = ledger.charters_starting(datetime(2026, 6, 1, tzinfo=LA), datetime(2026, 7, 1, tzinfo=LA))
+    records, crew = ledger.charter_index.charters_starting(
+        datetime(2026, 6, 1, tzinfo=LA), datetime(2026, 7, 1, tzinfo=LA)
+    )
     assert len(records) == len(samples)
     assert '"declined"' in crew["STAFF-1006"]
     assert '"accepted"' in crew["STAFF-1001"]
 
 
-def test_a_charter_moved_to_another_month_is_found_there_and_not_where_it_was(ledger: LedgerHook) -> None:
+def test_a_charter_moved_to_another_month_is_found_there_and_not_where_it_was(ledger: Hooks) -> None:
     june = SampleCharter("MOVE-1", "Jane Doe", "Queen of San Diego", datetime(2026, 6, 20, 10, tzinfo=LA))
-    record_samples(ledger, [june], NOW)
+    record_samples(ledger.ledger, [june], NOW)
     august = SampleCharter("MOVE-1", "Jane Doe", "Queen of San Diego", datetime(2026, 8, 5, 10, tzinfo=LA))
-    [moved] = record_samples(ledger, [august], NOW)  # the same booking, saved again with a new start
-    ledger.index_charters([moved])
+    [moved] = record_samples(ledger.ledger, [august], NOW)  # the same booking, saved again with a new start
+    ledger.charter_index.index_charters([moved])
 
-    in_june, _ = ledger.charters_starting(datetime(2026, 6, 1, tzinfo=LA), datetime(2026, 7, 1, tzinfo=LA))
-    in_august, _ = ledger.charters_starting(datetime(2026, 8, 1, tzinfo=LA), datetime(2026, 9, 1, tzinfo=LA))
+    in_june, _ = ledger.charter_index.charters_starting(
+        datetime(2026, 6, 1, tzinfo=LA), datetime(2026, 7, 1, tzinfo=LA)
+    )
+    in_august, _ = ledger.charter_index.charters_starting(
+        datetime(2026, 8, 1, tzinfo=LA), datetime(2026, 9, 1, tzinfo=LA)
+    )
     assert in_june == []  # its stale name in June's item is dropped: the record's own start says August
     assert [r.booking_id for r in in_august] == ["MOVE-1"]
 
 
-def test_indexing_never_overwrites_what_another_writer_indexed_in_the_same_month(ledger: LedgerHook) -> None:
+def test_indexing_never_overwrites_what_another_writer_indexed_in_the_same_month(ledger: Hooks) -> None:
     first = datetime(2026, 9, 1, 9, tzinfo=LA)
     batch_a, batch_b = charters(50, first, prefix="A"), charters(50, first, prefix="B")
     save_snapshots_only(ledger, batch_a)
     save_snapshots_only(ledger, batch_b)  # a second poll (or task) writing the same month's item
-    records, _ = ledger.charters_starting(first, first + timedelta(days=30))
+    records, _ = ledger.charter_index.charters_starting(first, first + timedelta(days=30))
     assert len(records) == 100
 
 
-def test_the_backlog_is_read_by_projection_and_its_bookings_in_batches(ledger: LedgerHook) -> None:
+def test_the_backlog_is_read_by_projection_and_its_bookings_in_batches(ledger: Hooks) -> None:
     samples = staff_samples(date(2026, 6, 1), LA)
-    record_samples(ledger, samples, NOW)
-    ledger.save_poll_state(PollState(files={f"s3://x/{n}.csv": "v" for n in range(500)}, backlog=["STAFF-1003"]))
-    ledger.calls = 0
-    records, _ = ledger.backlog_records()
+    record_samples(ledger.ledger, samples, NOW)
+    ledger.poll_state.save_poll_state(
+        PollState(files={f"s3://x/{n}.csv": "v" for n in range(500)}, backlog=["STAFF-1003"])
+    )
+    ledger.ledger.calls = 0
+    records, _ = ledger.charter_index.backlog_records()
     assert [r.booking_id for r in records] == ["STAFF-1003"]
     assert "HTTP 503" in records[0].last_error
-    assert ledger.calls == 2
+    assert ledger.ledger.calls == 2

@@ -18,12 +18,14 @@ import pytest
 
 from charter_pipeline.booking import fingerprint, parse_booking
 from charter_pipeline.config import load_config
-from charter_pipeline.hooks.ledger import LedgerHook, PollState, StaleSnapshot
+from charter_pipeline.hooks.ledger import LedgerHook
 from charter_pipeline.ledger import STEPS, LedgerRecord
 from charter_pipeline.publishing.poll import Poll
 from charter_pipeline.publishing.summary import summarize
-from tests.hooks.stand_ins import unique
-from tests.hooks.test_ledger_hook import record
+from charter_pipeline.stores.booking_records import BookingRecords, StaleSnapshot
+from charter_pipeline.stores.poll_state import PollState, PollStateStore
+from charter_pipeline.task_runtime import Hooks
+from tests.hooks.stand_ins import ledger_record as record
 
 OLD, NEW = "a" * 32, "b" * 32
 ROUNDS = 4  # bookings raced side by side in one test
@@ -59,16 +61,14 @@ class Racer(LedgerHook):
         return self._client
 
 
+def records(table: str, client: Any = None) -> BookingRecords:
+    """The booking records, on a hook of their own (on the shared client when given)."""
+    return BookingRecords(LedgerHook(table) if client is None else Racer(table, client))
+
+
 @pytest.fixture
-def table(aws_client: Callable[[str], Any]) -> str:
-    name = unique("ledger-race")
-    aws_client("dynamodb").create_table(
-        TableName=name,
-        KeySchema=[{"AttributeName": "booking_id", "KeyType": "HASH"}],
-        AttributeDefinitions=[{"AttributeName": "booking_id", "AttributeType": "S"}],
-        BillingMode="PAY_PER_REQUEST",
-    )
-    return name
+def table(ledger_table: str) -> str:
+    return ledger_table
 
 
 def at_once(*calls: Callable[[], Any]) -> list[Any]:
@@ -86,11 +86,12 @@ def at_once(*calls: Callable[[], Any]) -> list[Any]:
         return list(pool.map(run, calls))
 
 
-class HeldAfterRead(Racer):
-    """A racer whose first read waits for the other racers' reads: everybody has read before anybody writes."""
+class HeldAfterRead(BookingRecords, PollStateStore):
+    """A racer's stores, whose first read waits for the other racers' reads: everybody has read before anybody
+    writes."""
 
     def __init__(self, table: str, client: Any, barrier: threading.Barrier, reads: Iterable[str]) -> None:
-        super().__init__(table, client)
+        super().__init__(Racer(table, client))
         self.barrier, self.held = barrier, set(reads)
         self.write_after: threading.Event | None = None  # write snapshots only once this is set
         self.written: threading.Event | None = None  # set once this racer has written its snapshots
@@ -120,11 +121,11 @@ class HeldAfterRead(Racer):
 
 
 def test_a_stale_step_record_never_overwrites_the_newer_snapshots_record(table: str) -> None:
-    ledger = LedgerHook(table)
+    ledger = records(table)
     ids = [f"BS-R{n}" for n in range(ROUNDS)]
     ledger.save_snapshots([record(i, fingerprint=NEW) for i in ids], existing={})
     client = shared_client(table)
-    hook = Racer(table, client)
+    hook = records(table, client)
     calls: list[Callable[[], Any]] = []
     for booking_id in ids:
         calls.append(lambda b=booking_id: hook.record_step(b, "calendar", NEW, "updated", calendar_hash="h-new"))
@@ -144,11 +145,11 @@ def test_a_stale_step_record_never_overwrites_the_newer_snapshots_record(table: 
 
 
 def test_three_branches_and_two_session_claims_on_one_item_lose_nothing(table: str) -> None:
-    ledger = LedgerHook(table)
+    ledger = records(table)
     ids = [f"BS-B{n}" for n in range(ROUNDS)]
     ledger.save_snapshots([record(i, fingerprint=NEW) for i in ids], existing={})
     client = shared_client(table)
-    hook = Racer(table, client)
+    hook = records(table, client)
     calls: list[Callable[[], Any]] = []
     for booking_id in ids:
         calls += [
@@ -181,6 +182,11 @@ def manual_row(booking_id: str, start: str) -> dict[str, str]:
     }  # fmt: skip
 
 
+def held(config: Any, stores: HeldAfterRead) -> Hooks:
+    """A task's hooks whose booking records and poll state are the racer's."""
+    return Hooks.from_config(config, ledger=stores.hook, records=stores, poll_state=stores)
+
+
 def racing_polls(
     config: Any, now: datetime, table: str, client: Any, barrier: threading.Barrier, booking_id: str
 ) -> list[Callable[[], Any]]:
@@ -193,8 +199,10 @@ def racing_polls(
     older = HeldAfterRead(table, client, barrier, {"get_many"})
     older.write_after = newer_written
     return [
-        lambda: Poll(config, now, ledger=newer).manual(manual_row(booking_id, "14:00"), now),
-        lambda: Poll(config, now, ledger=older).manual(manual_row(booking_id, "10:00"), now - timedelta(hours=1)),
+        lambda: Poll(config, now, held(config, newer)).manual(manual_row(booking_id, "14:00"), now),
+        lambda: Poll(config, now, held(config, older)).manual(
+            manual_row(booking_id, "10:00"), now - timedelta(hours=1)
+        ),
     ]
 
 
@@ -203,7 +211,7 @@ def test_two_polls_recording_one_booking_at_once_keep_the_newer_snapshot(table: 
     config = load_config({"ledger_table": table})
     now = datetime.now(UTC)
     ids = [f"BS-M{n}" for n in range(ROUNDS)]
-    LedgerHook(table).save_snapshots([record(i, fingerprint=OLD, order_key=None) for i in ids], existing={})
+    records(table).save_snapshots([record(i, fingerprint=OLD, order_key=None) for i in ids], existing={})
     barrier = threading.Barrier(2 * ROUNDS)
     client = shared_client(table)
     calls: list[Callable[[], Any]] = []
@@ -213,7 +221,7 @@ def test_two_polls_recording_one_booking_at_once_keep_the_newer_snapshot(table: 
 
     assert not [o for o in outcomes if isinstance(o, Exception)], outcomes
     for booking_id in ids:
-        stored = LedgerHook(table).get(booking_id)
+        stored = records(table).get(booking_id)
         assert stored is not None
         assert stored.booking is not None
         newer = parse_booking(manual_row(booking_id, "14:00"), config.tz)
@@ -233,7 +241,7 @@ def test_new_bookings_created_by_two_polls_at_once_keep_the_newer_snapshot(table
 
     assert not [o for o in outcomes if isinstance(o, Exception)], outcomes
     for booking_id in ids:
-        stored = LedgerHook(table).get(booking_id)
+        stored = records(table).get(booking_id)
         assert stored is not None
         assert stored.booking is not None
         assert stored.booking.start.hour == 14
@@ -242,24 +250,26 @@ def test_new_bookings_created_by_two_polls_at_once_keep_the_newer_snapshot(table
 def test_the_poll_and_a_summary_rewriting_the_poll_state_at_once_keep_both_changes(table: str) -> None:
     """collect_bookings adds a booking to the backlog while an earlier run's summary takes a finished one off."""
     config = load_config({"ledger_table": table})
-    LedgerHook(table).save_poll_state(PollState(files={"s3://x/a.csv": "v1"}, backlog=["BS-DONE", "BS-OWED"]))
+    PollStateStore(LedgerHook(table)).save_poll_state(
+        PollState(files={"s3://x/a.csv": "v1"}, backlog=["BS-DONE", "BS-OWED"])
+    )
     finished = record("BS-DONE", fingerprint=NEW)
-    LedgerHook(table).save_snapshots([finished], existing={})
+    records(table).save_snapshots([finished], existing={})
     for step in STEPS:
-        LedgerHook(table).record_step("BS-DONE", step, NEW, "done")
+        records(table).record_step("BS-DONE", step, NEW, "done")
     done_item = {"booking_id": "BS-DONE", "fingerprint": NEW, "action": "publish", "booking": _booking_dict()}
     barrier = threading.Barrier(2)
     client = shared_client(table)
-    poll = Poll(config, datetime.now(UTC), ledger=HeldAfterRead(table, client, barrier, {"get_poll_state"}))
-    summary_ledger = HeldAfterRead(table, client, barrier, {"get_poll_state"})
+    poll = Poll(config, datetime.now(UTC), held(config, HeldAfterRead(table, client, barrier, {"get_poll_state"})))
+    summary_hooks = held(config, HeldAfterRead(table, client, barrier, {"get_poll_state"}))
 
     outcomes = at_once(
         lambda: poll.manual(manual_row("BS-NEW", "10:00")),
-        lambda: summarize(config, {"counts": {}}, [done_item], ledger=summary_ledger),
+        lambda: summarize(config, {"counts": {}}, [done_item], summary_hooks),
     )
 
     assert not [o for o in outcomes if isinstance(o, Exception)], outcomes
-    state = LedgerHook(table).get_poll_state()
+    state = PollStateStore(LedgerHook(table)).get_poll_state()
     assert state.backlog == ["BS-NEW", "BS-OWED"]
     assert state.files == {"s3://x/a.csv": "v1"}
 

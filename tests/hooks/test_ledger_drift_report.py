@@ -2,35 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
-
-import pytest
-
-from charter_pipeline.hooks.ledger import LedgerHook
-from tests.hooks.stand_ins import unique
-from tests.hooks.test_ledger_hook import record
+from charter_pipeline.task_runtime import Hooks
+from tests.hooks.stand_ins import ledger_record as record
 
 
-@pytest.fixture
-def ledger(aws_client: Callable[[str], Any]) -> LedgerHook:
-    name = unique("ledger")
-    aws_client("dynamodb").create_table(
-        TableName=name,
-        KeySchema=[{"AttributeName": "booking_id", "KeyType": "HASH"}],
-        AttributeDefinitions=[{"AttributeName": "booking_id", "AttributeType": "S"}],
-        BillingMode="PAY_PER_REQUEST",
-    )
-    return LedgerHook(name)
-
-
-def test_the_last_drift_report_replaces_the_one_before_and_is_no_booking(ledger: LedgerHook) -> None:
-    assert ledger.get_drift_report() is None
+def test_the_last_drift_report_replaces_the_one_before_and_is_no_booking(ledger: Hooks) -> None:
+    assert ledger.drift_reports.get_drift_report() is None
     published = record()
-    ledger.save_snapshots([published], existing={})
-    ledger.record_step(published.booking_id, "calendar", published.fingerprint, "created", calendar_id="cal_1")
-    ledger.save_drift_report({"checked_at": "2026-12-01T08:00:00+00:00", "bookings": [{"booking_id": "BS-1"}]})
+    ledger.records.save_snapshots([published], existing={})
+    ledger.records.record_step(published.booking_id, "calendar", published.fingerprint, "created", calendar_id="cal_1")
+    ledger.drift_reports.save_drift_report(
+        {"checked_at": "2026-12-01T08:00:00+00:00", "bookings": [{"booking_id": "BS-1"}]}
+    )
     later = {"checked_at": "2026-12-02T08:00:00+00:00", "counts": {"drift": 0}, "bookings": []}
-    ledger.save_drift_report(later)
-    assert ledger.get_drift_report() == later
-    assert [r.booking_id for r in ledger.published_records()] == [published.booking_id]
+    ledger.drift_reports.save_drift_report(later)
+    assert ledger.drift_reports.get_drift_report() == later
+    assert [r.booking_id for r in ledger.records.published_records()] == [published.booking_id]

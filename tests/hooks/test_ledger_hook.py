@@ -1,66 +1,36 @@
-"""LedgerHook: the pipeline's own DynamoDB table, against moto in server mode."""
+"""The ledger's booking records and poll state (hooks/ledger.py, stores/), against moto in server mode."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
 import pytest
 
-from charter_pipeline.hooks import ledger as ledger_module
-from charter_pipeline.hooks.ledger import LedgerHook, PollState
-from charter_pipeline.ledger import STEPS, LedgerRecord
-from tests.hooks.stand_ins import unique
-
-SNAPSHOT = {"booking_id": "BS-1001", "status": "approved", "timezone": "America/Los_Angeles", "gross": "840.75"}
-
-
-@pytest.fixture
-def ledger(aws_client: Callable[[str], Any]) -> LedgerHook:
-    name = unique("ledger")
-    aws_client("dynamodb").create_table(
-        TableName=name,
-        KeySchema=[{"AttributeName": "booking_id", "KeyType": "HASH"}],
-        AttributeDefinitions=[{"AttributeName": "booking_id", "AttributeType": "S"}],
-        BillingMode="PAY_PER_REQUEST",
-    )
-    return LedgerHook(name)
+from charter_pipeline.ledger import STEPS
+from charter_pipeline.stores.booking_records import SUMMARY_ATTRIBUTES
+from charter_pipeline.stores.poll_state import PollState
+from charter_pipeline.task_runtime import Hooks
+from tests.hooks.stand_ins import ledger_record as record
 
 
-def record(booking_id: str = "BS-1001", **changes: Any) -> LedgerRecord:
-    base = LedgerRecord(
-        booking_id=booking_id,
-        snapshot=SNAPSHOT | {"booking_id": booking_id},
-        order_key=["2026-06-01T17:04:12.000000Z", "2026-06-02T09:00:00.000000Z", "s3://exports/a.csv", 3],
-        fingerprint="f" * 32,
-        status="approved",
-        state="pending",
-        source="s3://exports/a.csv#3",
-        row_digest="d" * 32,
-        first_seen_at="2026-06-02T09:01:00+00:00",
-        updated_at="2026-06-02T09:01:00+00:00",
-    )
-    return replace(base, **changes)
-
-
-def test_a_snapshot_comes_back_as_it_was_saved_row_digest_included(ledger: LedgerHook) -> None:
+def test_a_snapshot_comes_back_as_it_was_saved_row_digest_included(ledger: Hooks) -> None:
     saved = [record(), record("BS-1002", row_digest="")]  # "" for a snapshot not read from CSV cells
-    assert ledger.save_snapshots(saved, existing={}) == 2
-    found = ledger.get_many(["BS-1001", "BS-1002", "BS-never-seen"])
+    assert ledger.records.save_snapshots(saved, existing={}) == 2
+    found = ledger.records.get_many(["BS-1001", "BS-1002", "BS-never-seen"])
     assert found == {r.booking_id: r for r in saved}
-    assert ledger.get("BS-1001") == saved[0]
+    assert ledger.records.get("BS-1001") == saved[0]
 
 
-def test_a_newer_snapshot_moves_the_digest_and_keeps_what_the_steps_recorded(ledger: LedgerHook) -> None:
+def test_a_newer_snapshot_moves_the_digest_and_keeps_what_the_steps_recorded(ledger: Hooks) -> None:
     first = record()
-    ledger.save_snapshots([first], existing={})
+    ledger.records.save_snapshots([first], existing={})
     for step in STEPS:
-        ledger.record_step("BS-1001", step, first.fingerprint, "done", calendar_id="cal_7")
+        ledger.records.record_step("BS-1001", step, first.fingerprint, "done", calendar_id="cal_7")
     newer = replace(first, fingerprint="e" * 32, row_digest="c" * 32, state="pending")
-    ledger.save_snapshots([newer], existing={"BS-1001": first})
+    ledger.records.save_snapshots([newer], existing={"BS-1001": first})
 
-    stored = ledger.get("BS-1001")
+    stored = ledger.records.get("BS-1001")
     assert stored is not None
     assert (stored.fingerprint, stored.row_digest) == ("e" * 32, "c" * 32)
     assert stored.calendar_id == "cal_7"
@@ -68,48 +38,50 @@ def test_a_newer_snapshot_moves_the_digest_and_keeps_what_the_steps_recorded(led
     assert not stored.in_sync()  # the steps completed for the older snapshot only
 
 
-def test_the_poll_state_is_its_own_item_and_never_a_booking(ledger: LedgerHook) -> None:
-    ledger.save_poll_state(PollState(files={"s3://exports/a.csv": "v1"}, backlog=["BS-1002", "BS-1001"]))
-    state = ledger.get_poll_state()
+def test_the_poll_state_is_its_own_item_and_never_a_booking(ledger: Hooks) -> None:
+    ledger.poll_state.save_poll_state(PollState(files={"s3://exports/a.csv": "v1"}, backlog=["BS-1002", "BS-1001"]))
+    state = ledger.poll_state.get_poll_state()
     assert state.files == {"s3://exports/a.csv": "v1"}
     assert state.backlog == ["BS-1001", "BS-1002"]
-    assert ledger.get_many(["BS-1001"]) == {}
+    assert ledger.records.get_many(["BS-1001"]) == {}
 
 
 def test_summaries_hold_what_the_poll_checks_rows_against_and_leave_the_snapshot_in_the_table(
-    ledger: LedgerHook,
+    ledger: Hooks,
 ) -> None:
     done = record("BS-1001")
-    ledger.save_snapshots([done, record("BS-1002", state="recorded: not a charter", row_digest="")], existing={})
+    ledger.records.save_snapshots(
+        [done, record("BS-1002", state="recorded: not a charter", row_digest="")], existing={}
+    )
     for step in STEPS:
-        ledger.record_step("BS-1001", step, done.fingerprint, "done")
-    ledger.record_step("BS-1002", "calendar", "f" * 32, "done")
+        ledger.records.record_step("BS-1001", step, done.fingerprint, "done")
+    ledger.records.record_step("BS-1002", "calendar", "f" * 32, "done")
 
-    summaries = ledger.get_summaries(["BS-1001", "BS-1002", "BS-never-seen"])
-    whole = ledger.get_many(["BS-1001", "BS-1002"])
+    summaries = ledger.records.get_summaries(["BS-1001", "BS-1002", "BS-never-seen"])
+    whole = ledger.records.get_many(["BS-1001", "BS-1002"])
     assert summaries == {booking_id: whole[booking_id].summary() for booking_id in ("BS-1001", "BS-1002")}
     assert summaries["BS-1001"].in_sync()
     assert summaries["BS-1002"].step_fingerprints == ("f" * 32, "", "", "", "")
     assert summaries["BS-1002"].recorded_only
 
-    projected = next(ledger._batch_get(["BS-1001"], ledger_module._SUMMARY_PROJECTION))
-    assert set(projected) <= set(ledger_module.SUMMARY_ATTRIBUTES)
+    projected = next(ledger.ledger.batch_get(["BS-1001"], SUMMARY_ATTRIBUTES))
+    assert set(projected) <= set(SUMMARY_ATTRIBUTES)
     assert "snapshot" not in projected
 
 
-def test_summaries_of_many_bookings_are_read_a_hundred_a_call(ledger: LedgerHook) -> None:
-    ledger.save_snapshots([record(f"BS-{number}") for number in range(150)], existing={})
-    before = ledger.calls
-    summaries = ledger.get_summaries(f"BS-{number}" for number in range(150))
+def test_summaries_of_many_bookings_are_read_a_hundred_a_call(ledger: Hooks) -> None:
+    ledger.records.save_snapshots([record(f"BS-{number}") for number in range(150)], existing={})
+    before = ledger.ledger.calls
+    summaries = ledger.records.get_summaries(f"BS-{number}" for number in range(150))
     assert sorted(summaries) == sorted(f"BS-{number}" for number in range(150))
-    assert ledger.calls - before == 2
+    assert ledger.ledger.calls - before == 2
 
 
 def test_keys_dynamodb_leaves_unprocessed_are_asked_for_again_with_the_same_projection(
-    ledger: LedgerHook, monkeypatch: pytest.MonkeyPatch
+    ledger: Hooks, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    ledger.save_snapshots([record(f"BS-{number}") for number in range(5)], existing={})
-    client = ledger.client
+    ledger.records.save_snapshots([record(f"BS-{number}") for number in range(5)], existing={})
+    client = ledger.ledger.client
     answer_in_full = client.batch_get_item
     asked: list[dict[str, Any]] = []
 
@@ -124,9 +96,9 @@ def test_keys_dynamodb_leaves_unprocessed_are_asked_for_again_with_the_same_proj
         return answer
 
     monkeypatch.setattr(client, "batch_get_item", busy_table)
-    before = ledger.calls
-    summaries = ledger.get_summaries(f"BS-{number}" for number in range(5))
+    before = ledger.ledger.calls
+    summaries = ledger.records.get_summaries(f"BS-{number}" for number in range(5))
     assert sorted(summaries) == [f"BS-{number}" for number in range(5)]
-    assert ledger.calls - before == 2
+    assert ledger.ledger.calls - before == 2
     assert [len(request["Keys"]) for request in asked] == [5, 3]
     assert asked[1]["ProjectionExpression"] == asked[0]["ProjectionExpression"]

@@ -349,7 +349,7 @@ def guest_pages(stack: SandboxStack, bucket: str = "queenofsandiego.com") -> dic
     return pages
 
 
-# Money as crew or a guest would read it. Written here, independently of the pipeline's own rules in crew.py.
+# Money as crew or a guest would read it. Written here, independently of the pipeline's own rules in money_words.py.
 AMOUNT = re.compile(
     r"[$€£]\s?\d|\b\d[\d,]*\.\d\d\b|\b\d[\d,]*(?:\.\d+)?\s?(?:usd|dollars?|bucks)\b|\busd\b", re.IGNORECASE
 )

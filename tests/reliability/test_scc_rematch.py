@@ -16,6 +16,7 @@ from charter_pipeline.config import load_config
 from charter_pipeline.ledger import Action, LedgerRecord
 from charter_pipeline.publishing.booking_steps import BookingSteps
 from charter_pipeline.publishing.poll import work_item
+from charter_pipeline.task_runtime import Hooks
 from sandbox.samples import SAMPLE_ROSTER
 from sandbox.stack import SandboxStack
 from tests.e2e.harness import row
@@ -43,9 +44,7 @@ class MemoryLedger:
 
 def scc_step(item: dict[str, Any], ledger: MemoryLedger) -> dict[str, Any]:
     config = load_config({"crew_roster": SAMPLE_ROSTER})
-    steps = BookingSteps(config, item)
-    steps.ledger = ledger  # type: ignore[assignment]
-    return steps.scc_event()
+    return BookingSteps(config, item, Hooks.from_config(config, records=ledger)).scc_event()
 
 
 def test_an_existing_unchanged_event_is_adopted_without_an_update(

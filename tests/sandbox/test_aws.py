@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import base64
+import errno
 import hashlib
 import io
 import os
 import uuid
 import zlib
+from collections import Counter
 from collections.abc import Iterator
 from email.message import Message
 from typing import Any
@@ -19,7 +21,7 @@ from boto3.s3.transfer import TransferConfig
 from botocore.config import Config
 from botocore.exceptions import ClientError, ConnectionClosedError, EndpointConnectionError
 
-from sandbox.aws import classify
+from sandbox.aws import AWS_FAULT_KINDS, AwsFaultKind, classify
 from sandbox.faults import ServiceRequest
 from sandbox.stack import SandboxStack
 
@@ -353,3 +355,186 @@ def test_classify_names_service_and_operation(
     method: str, path: str, headers: dict[str, str], body: bytes, expected: tuple[str, str]
 ) -> None:
     assert classify(_request(method, path, headers, body)) == expected
+
+
+# --- every kind of AWS fault, seen exactly once through boto3 with retries off -----------------------------------
+
+
+def kind(service: str, name: str) -> AwsFaultKind:
+    return next(k for k in AWS_FAULT_KINDS[service] if k.name == name)
+
+
+def write(stack: SandboxStack, service: str, table: str, bucket: str, distribution: str, key: str) -> Any:
+    """One write of ``service`` through the proxy, with botocore's retries off: each fault is seen exactly once."""
+    if service == "dynamodb":
+        return proxied(stack, "dynamodb").put_item(TableName=table, Item={"booking_id": {"S": key}})
+    if service == "s3":
+        return proxied(stack, "s3").put_object(Bucket=bucket, Key=key, Body=b"<p>page</p>")
+    return invalidate(proxied(stack, "cloudfront"), distribution, key)
+
+
+def landed(stack: SandboxStack, service: str, table: str, bucket: str, distribution: str, key: str) -> bool:
+    """Whether the write of ``key`` reached moto (read straight from moto, not through the proxy)."""
+    if service == "dynamodb":
+        return "Item" in stack.boto3_client("dynamodb").get_item(TableName=table, Key={"booking_id": {"S": key}})
+    if service == "s3":
+        listed = stack.boto3_client("s3").list_objects_v2(Bucket=bucket, Prefix=key)
+        return any(o["Key"] == key for o in listed.get("Contents", []))
+    cloudfront = stack.boto3_client("cloudfront")
+    items = cloudfront.list_invalidations(DistributionId=distribution)["InvalidationList"].get("Items", [])
+    references = {
+        cloudfront.get_invalidation(DistributionId=distribution, Id=i["Id"])["Invalidation"]["InvalidationBatch"][
+            "CallerReference"
+        ]
+        for i in items
+    }
+    return key in references
+
+
+WRITES = {"dynamodb": "PutItem", "s3": "PutObject", "cloudfront": "CreateInvalidation"}
+ERRORS = [
+    ("s3", "500", 500, "InternalError"),
+    ("s3", "503 SlowDown", 503, "SlowDown"),
+    ("dynamodb", "500", 500, "InternalServerError"),
+    ("dynamodb", "throughput exceeded", 400, "ProvisionedThroughputExceededException"),
+    ("dynamodb", "throttled", 400, "ThrottlingException"),
+    ("cloudfront", "500", 500, "InternalError"),
+    ("cloudfront", "throttled", 400, "Throttling"),
+    ("cloudfront", "too many invalidations", 400, "TooManyInvalidationsInProgress"),
+]
+
+
+@pytest.mark.parametrize(("service", "name", "status", "code"), ERRORS, ids=[f"{e[0]}-{e[3]}" for e in ERRORS])
+def test_each_aws_error_reaches_boto3_as_that_service_answers_it(
+    stack: SandboxStack, table: str, bucket: str, distribution: str, service: str, name: str, status: int, code: str
+) -> None:
+    stack.aws.inject(kind(service, name).fault(service, WRITES[service], count=1))
+    key = unique("faulted")
+
+    with pytest.raises(ClientError) as failed:
+        write(stack, service, table, bucket, distribution, key)
+    write(stack, service, table, bucket, distribution, unique("after"))
+
+    error = failed.value.response
+    assert (error["Error"]["Code"], error["ResponseMetadata"]["HTTPStatusCode"]) == (code, status)
+    assert [c.get("fault") for c in stack.aws.calls(service, WRITES[service])] == ["status", None]
+    assert not landed(stack, service, table, bucket, distribution, key), "an error answer does no work"
+
+
+def test_error_bodies_are_shaped_as_each_service_sends_them(stack: SandboxStack, bucket: str) -> None:
+    """botocore parses S3's errors from XML and DynamoDB's from JSON ``__type``: the raw bodies, as AWS sends them."""
+    stack.aws.inject(kind("s3", "503 SlowDown").fault("s3", "GetObject", count=1))
+    stack.aws.inject(kind("dynamodb", "throttled").fault("dynamodb", "*", count=1))
+
+    s3 = requests.get(f"{stack.aws_url}/{bucket}/missing.html", timeout=5)
+    dynamodb = requests.post(
+        stack.aws_url, data=b"{}", headers={"X-Amz-Target": "DynamoDB_20120810.GetItem"}, timeout=5
+    )
+
+    assert s3.status_code == 503
+    assert s3.headers["Content-Type"] == "text/xml"
+    assert "<Error><Code>SlowDown</Code>" in s3.text
+    assert dynamodb.status_code == 400
+    assert dynamodb.headers["Content-Type"] == "application/x-amz-json-1.0"  # once: DynamoDB sends one
+    assert dynamodb.json()["__type"] == "com.amazonaws.dynamodb.v20120810#ThrottlingException"
+
+
+@pytest.mark.parametrize("service", sorted(WRITES))
+def test_a_reset_connection_does_no_work(
+    stack: SandboxStack, table: str, bucket: str, distribution: str, service: str
+) -> None:
+    stack.aws.inject(kind(service, "reset").fault(service, WRITES[service], count=1))
+    key = unique("reset")
+
+    with pytest.raises(ConnectionClosedError) as failed:
+        write(stack, service, table, bucket, distribution, key)
+
+    cause = failed.value.kwargs["error"]  # urllib3's ProtocolError, holding what the socket said
+    # ECONNRESET itself: a clean close (a "drop") is http.client's RemoteDisconnected, a ConnectionResetError too.
+    assert any(getattr(arg, "errno", None) == errno.ECONNRESET for arg in cause.args), f"not a reset: {cause!r}"
+    assert [c.get("fault") for c in stack.aws.calls(service, WRITES[service])] == ["reset"]
+    assert not landed(stack, service, table, bucket, distribution, key)
+
+
+@pytest.mark.parametrize("service", sorted(WRITES))
+def test_a_lost_answer_lands_the_write_and_closes_without_an_answer(
+    stack: SandboxStack, table: str, bucket: str, distribution: str, service: str
+) -> None:
+    stack.aws.inject(kind(service, "lost").fault(service, WRITES[service], count=1))
+    key = unique("lost")
+
+    with pytest.raises(ConnectionClosedError):
+        write(stack, service, table, bucket, distribution, key)
+
+    (call,) = stack.aws.calls(service, WRITES[service])
+    assert (call["fault"], call["status"] // 100) == ("lose_answer", 2)  # moto answered; the client never heard
+    assert landed(stack, service, table, bucket, distribution, key)
+
+
+def test_faults_are_per_operation(stack: SandboxStack, table: str) -> None:
+    dynamodb = proxied(stack, "dynamodb")
+    stack.aws.inject(kind("dynamodb", "throttled").fault("dynamodb", "PutItem", count=None))
+
+    reads = [dynamodb.get_item(TableName=table, Key={"booking_id": {"S": f"BS-{n}"}}) for n in range(3)]
+    with pytest.raises(ClientError):
+        dynamodb.put_item(TableName=table, Item={"booking_id": {"S": "BS-1"}})
+
+    assert all("Item" not in read for read in reads)
+    assert [c.get("fault") for c in stack.aws.calls("dynamodb")] == [None, None, None, "status"]
+    assert stack.aws.faults.pending(), "a fault with no count stays armed"
+
+
+def _chaos_outcomes(stack: SandboxStack, table: str, calls: int) -> list[str]:
+    dynamodb = proxied(stack, "dynamodb")
+    outcomes = []
+    for n in range(calls):
+        try:
+            dynamodb.get_item(TableName=table, Key={"booking_id": {"S": f"BS-{n}"}})
+        except ClientError as exc:
+            outcomes.append(exc.response["Error"]["Code"])
+        except ConnectionClosedError:
+            outcomes.append("closed")
+        else:
+            outcomes.append("ok")
+    return outcomes
+
+
+def test_chaos_fails_a_seeded_reproducible_share_of_calls_with_every_kind(stack: SandboxStack, table: str) -> None:
+    stack.aws.chaos(0.3, seed=7, service="dynamodb")
+    first = _chaos_outcomes(stack, table, 200)
+    stack.aws.faults.reseed(7)
+    again = _chaos_outcomes(stack, table, 200)
+    stack.aws.faults.reseed(8)
+    other = _chaos_outcomes(stack, table, 200)
+
+    faulted = [o for o in first if o != "ok"]
+    assert first == again, "the same seed, the same faults on the same calls"
+    assert first != other
+    assert 0.2 <= len(faulted) / len(first) <= 0.4
+    assert {"InternalServerError", "ProvisionedThroughputExceededException", "ThrottlingException", "closed"} <= set(
+        faulted
+    )
+    modes = Counter(c.get("fault") for c in stack.aws.calls("dynamodb", "GetItem")[:200])
+    assert {"reset", "lose_answer", "status"} <= set(modes)
+
+
+def test_chaos_through_the_admin_api(stack: SandboxStack, bucket: str) -> None:
+    seeded = requests.post(stack.aws.root_url + "/_sandbox/faults/seed", json={"seed": 3}, timeout=5)
+    armed = requests.post(
+        stack.aws.root_url + "/_sandbox/faults",
+        json={"service": "s3", "operation": "PutObject", "code": "SlowDown", "rate": 0.5, "count": None},
+        timeout=5,
+    )
+    s3 = proxied(stack, "s3")
+    codes = []
+    for n in range(40):
+        try:
+            s3.put_object(Bucket=bucket, Key=f"k{n}", Body=b"x")
+            codes.append("ok")
+        except ClientError as exc:
+            codes.append(exc.response["Error"]["Code"])
+
+    assert (seeded.status_code, armed.status_code) == (200, 201)
+    assert armed.json()["fault"]["status"] == 503
+    assert set(codes) == {"ok", "SlowDown"}
+    assert requests.get(stack.aws.root_url + "/_sandbox/faults", timeout=5).json()["faults"][0]["rate"] == 0.5

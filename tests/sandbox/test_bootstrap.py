@@ -369,11 +369,11 @@ def test_an_existing_ledger_gets_its_charters_indexed_for_the_staff_page(aws: st
     from zoneinfo import ZoneInfo
 
     from charter_pipeline.booking import parse_booking
-    from charter_pipeline.hooks.ledger import LedgerHook
     from charter_pipeline.ledger import LedgerRecord
+    from charter_pipeline.task_runtime import Hooks
 
     bootstrap(load_config(None))
-    ledger = LedgerHook("charter-booking-ledger")
+    ledger = Hooks.from_config(load_config(None))
     booking = parse_booking(
         {"Booking ID": "BS-OLD", "Status": "approved", "Boat": "Sea Breeze", "Renter Name": "Jane Doe",
          "Trip Date": "2027-03-04", "Start Time": "10:00", "Duration Hours": "3", "Passengers": "4",
@@ -382,14 +382,14 @@ def test_an_existing_ledger_gets_its_charters_indexed_for_the_staff_page(aws: st
     )  # fmt: skip
     snapshot = booking.to_dict()
     # Written as a ledger from before the index: the record alone, no month item.
-    ledger.save_snapshots([LedgerRecord(booking_id="BS-OLD", snapshot=snapshot, fingerprint="f")], {})
+    ledger.records.save_snapshots([LedgerRecord(booking_id="BS-OLD", snapshot=snapshot, fingerprint="f")], {})
     march = (datetime(2027, 3, 1, tzinfo=UTC), datetime(2027, 4, 1, tzinfo=UTC))
-    assert ledger.charters_starting(*march)[0] == []
+    assert ledger.charter_index.charters_starting(*march)[0] == []
 
     assert "would index" in {s.outcome for s in bootstrap(load_config(None), dry_run=True).steps}
-    assert ledger.charters_starting(*march)[0] == []
+    assert ledger.charter_index.charters_starting(*march)[0] == []
     report = bootstrap(load_config(None))
 
     step = next(s for s in report.steps if s.resource == "charter month index")
     assert (step.outcome, step.note.split(",")[0]) == ("indexed", "1 booking(s)")
-    assert [r.booking_id for r in ledger.charters_starting(*march)[0]] == ["BS-OLD"]
+    assert [r.booking_id for r in ledger.charter_index.charters_starting(*march)[0]] == ["BS-OLD"]

@@ -162,3 +162,96 @@ def test_stopping_a_service_releases_a_hung_call() -> None:
     for thread in hung:
         thread.join(timeout=5)
     assert not any(thread.is_alive() for thread in hung)
+
+
+def test_reset_resets_the_connection_and_does_nothing(stack: SandboxStack) -> None:
+    stack.jada.inject(method="POST", path="/calendar", mode="reset")
+
+    with pytest.raises(requests.ConnectionError) as failed:
+        post_entry(stack)
+
+    assert "Connection reset by peer" in str(failed.value)
+    assert stack.jada.entries() == []
+    assert stack.jada.logged("POST")[0]["fault"] == "reset"
+
+
+def test_a_fault_without_a_count_stays_until_cleared(stack: SandboxStack) -> None:
+    stack.jada.inject(method="POST", path="/calendar", status=503, count=None)
+
+    answers = [post_entry(stack).status_code for _ in range(5)]
+    stack.jada.clear_faults()
+
+    assert answers == [503] * 5
+    assert post_entry(stack).status_code == 201
+
+
+def test_rated_faults_share_one_seeded_draw() -> None:
+    def outcomes(book: FaultBook) -> list[int | None]:
+        taken = [book.take(Call("POST", "/events")) for _ in range(1000)]
+        return [fault.status if fault else None for fault in taken]
+
+    book = FaultBook(seed=11)
+    book.inject(Fault(method="POST", path="/events", status=503, count=None, rate=0.1))
+    book.inject(Fault(method="POST", path="/events", status=429, count=None, rate=0.2))
+    first = outcomes(book)
+    book.reseed(11)
+    again = outcomes(book)
+
+    assert first == again
+    assert 0.07 <= first.count(503) / 1000 <= 0.13
+    assert 0.16 <= first.count(429) / 1000 <= 0.24
+    assert book.take(Call("GET", "/events")) is None, "a call no fault matches draws nothing"
+
+
+def test_queued_faults_come_before_rated_ones_and_counts_cap_rated_ones() -> None:
+    book = FaultBook()
+    book.inject(Fault(status=500, rate=0.999, count=2))
+    book.inject(Fault(status=429, count=1))
+
+    taken = [book.take(Call("GET", "/calendar")) for _ in range(4)]
+
+    assert [fault.status if fault else None for fault in taken] == [429, 500, 500, None]
+
+
+def test_a_call_keeps_its_fate_whatever_other_calls_came_between() -> None:
+    """Parallel tasks interleave their calls differently each run; a given call's n-th try meets the same fault."""
+    alone, busy = FaultBook(seed=5), FaultBook(seed=5)
+    for book in (alone, busy):
+        book.inject(Fault(path="/calendar/*", status=503, count=None, rate=0.5))
+    mine = Call("PATCH", "/calendar/cal_1")
+
+    fates_alone = [alone.take(mine) is not None for _ in range(20)]
+    fates_busy = []
+    for n in range(20):
+        busy.take(Call("PATCH", f"/calendar/cal_other{n}"))
+        fates_busy.append(busy.take(mine) is not None)
+
+    assert fates_alone == fates_busy
+
+
+def test_admin_api_reseeds_and_refuses_a_bad_rate(stack: SandboxStack) -> None:
+    seeded = requests.post(stack.jada.root_url + "/_sandbox/faults/seed", json={"seed": 4}, timeout=5)
+    refused = requests.post(stack.jada.root_url + "/_sandbox/faults/seed", json={"seed": "four"}, timeout=5)
+    bad_rate = requests.post(stack.jada.root_url + "/_sandbox/faults", json={"rate": 1.5}, timeout=5)
+
+    assert seeded.json() == {"seed": 4}
+    assert refused.status_code == 422
+    assert (bad_rate.status_code, bad_rate.json()["message"].split(":")[0]) == (422, "rate")
+
+
+def test_chaos_fails_a_share_of_calls_with_every_http_kind(stack: SandboxStack) -> None:
+    stack.jada.chaos(0.6, seed=2, method="POST", path="/calendar")
+    answers = []
+    for _ in range(60):
+        try:
+            answers.append(post_entry(stack).status_code)
+        except requests.ConnectionError:
+            answers.append(0)
+    stack.jada.clear_faults()
+
+    modes = {(e["fault"], e["status"]) for e in stack.jada.logged("POST") if e.get("fault")}
+    assert 0.4 <= sum(a != 201 for a in answers) / len(answers) <= 0.8
+    assert {m for m, _ in modes} == {"status", "drop", "reset", "lose_answer"}
+    assert {s for m, s in modes if m == "status"} == {500, 503, 429}
+    lost = sum(1 for e in stack.jada.logged("POST") if e.get("fault") == "lose_answer")
+    assert len(stack.jada.entries()) == answers.count(201) + lost, "only answered and lost creates did the work"

@@ -18,8 +18,8 @@ from moto import mock_aws
 
 from charter_pipeline.booking import Booking, BookingError, parse_booking
 from charter_pipeline.config import load_config
-from charter_pipeline.crew import is_money_line
 from charter_pipeline.exports import read_export
+from charter_pipeline.money_words import is_money_line
 from sandbox.samples import (
     BOATSETTER_HEADER,
     SAMPLE_ROSTER,

@@ -92,12 +92,13 @@ def deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]
                 for name, value in stack.connections_env().items():
                     patch.setenv(name, value)
                 from charter_pipeline.hooks.exports import ExportsHook
-                from charter_pipeline.hooks.ledger import LedgerHook, PollState
+                from charter_pipeline.hooks.ledger import LedgerHook
+                from charter_pipeline.stores.poll_state import PollState, PollStateStore
 
                 ledger = LedgerHook(variable["ledger_table"])
                 samples = staff_samples(today, LA)
                 record_samples(ledger, samples, datetime.now(UTC))
-                ledger.save_poll_state(PollState(backlog=backlog_of(samples)))
+                PollStateStore(ledger).save_poll_state(PollState(backlog=backlog_of(samples)))
                 for name, record in quarantine_samples():
                     ExportsHook().write_quarantine(variable["quarantine_uri"], name, record)
             home = tmp_path_factory.mktemp("staff-airflow-home")

@@ -18,7 +18,9 @@ def test_the_body_is_exactly_the_contract_fields() -> None:
 
 
 def test_kinds_are_the_contract_kinds_and_nothing_else() -> None:
-    assert KINDS == ("crew_declined", "crew_pending", "crew_all_clear", "drift")
+    assert KINDS == (
+        "crew_declined", "crew_pending", "crew_all_clear", "drift", "publish_failed", "publish_recovered",
+    )  # fmt: skip
     with pytest.raises(ValueError, match="crew_late"):
         Alert(kind="crew_late", booking_id="BS-1", text="", alert_id="x")
     with pytest.raises(ValueError, match="crew_late"):

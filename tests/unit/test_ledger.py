@@ -4,32 +4,16 @@ from __future__ import annotations
 
 from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
-from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 import pytest
 
 from charter_pipeline.booking import Booking, fingerprint
 from charter_pipeline.ledger import POLL_STATE_ID, STEPS, Action, LedgerRecord, decide, is_newer, with_snapshot
+from tests.factories import make_booking
 
 TZ = ZoneInfo("America/Los_Angeles")
 NOW = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
-
-
-def make_booking(status: str = "approved", days_ahead: int = 10, **changes: object) -> Booking:
-    start = datetime.combine(NOW.date() + timedelta(days=days_ahead), datetime.min.time(), TZ).replace(hour=10)
-    booking = Booking(
-        booking_id="BS-1001",
-        status=status,
-        boat="Sea Breeze",
-        renter_name="Jane Doe",
-        trip_date=start.date(),
-        start=start,
-        duration_hours=Decimal("3"),
-        passengers=6,
-        gross=Decimal("840.75"),
-    )
-    return replace(booking, **changes)  # type: ignore[arg-type]
 
 
 def synced_record(booking: Booking, **changes: object) -> LedgerRecord:
@@ -131,3 +115,27 @@ def test_the_bookkeeping_item_can_never_be_a_booking() -> None:
     # Boatsetter ids are at most 64 characters (CONTRACT.md section 3).
     assert len(POLL_STATE_ID) > 64
     assert POLL_STATE_ID.startswith("#")
+
+
+def test_booking_states_read_exactly_as_the_ledger_stores_them() -> None:
+    from charter_pipeline.ledger import BookingState
+
+    assert [state.value for state in BookingState] == [
+        "pending", "published", "cancelled", "failed", "recorded", "recorded: past charter", "recorded: not a charter"
+    ]  # fmt: skip
+    assert BookingState.never_published("recorded: past charter")
+    assert BookingState.never_published(BookingState.RECORDED_NOT_A_CHARTER)
+    assert not BookingState.never_published("published")
+    assert not BookingState.never_published("")
+
+
+def test_a_step_result_says_failed_or_skipped_only_through_its_own_functions() -> None:
+    from charter_pipeline.ledger import failed_result, skipped_result, step_result_failed, step_result_skipped
+
+    assert failed_result("JADA answered 503") == "failed: JADA answered 503"
+    assert step_result_failed(failed_result("x"))
+    assert not step_result_skipped(failed_result("x"))
+    assert step_result_skipped(skipped_result("no distribution"))
+    assert not step_result_failed(skipped_result("y"))
+    assert not step_result_failed("created cal_1")
+    assert not step_result_skipped("created cal_1")

@@ -21,11 +21,12 @@ from hypothesis import strategies as st
 from charter_pipeline.booking import BookingError
 from charter_pipeline.config import load_config
 from charter_pipeline.hooks.exports import ExportFile
-from charter_pipeline.hooks.ledger import PollState
 from charter_pipeline.ledger import STEPS, LedgerRecord, RecordSummary
 from charter_pipeline.publishing.poll import ManualOutcome, Poll
 from charter_pipeline.publishing.summary import headline, manual_line, summarize, summary_table
 from charter_pipeline.service_state import changed_fields
+from charter_pipeline.stores.poll_state import PollState
+from charter_pipeline.task_runtime import Hooks
 
 NOW = datetime(2026, 11, 24, 18, 0, tzinfo=UTC)
 HEADER = ["Booking ID", "Status", "Boat", "Renter Name", "Trip Date", "Start Time", "Duration Hours", "Passengers",
@@ -127,8 +128,14 @@ class Ledger:
             step_fingerprints=dict.fromkeys(STEPS, record.fingerprint))  # fmt: skip
 
 
+def hooks(ledger: Any, **others: Any) -> Hooks:
+    """The task's hooks, the in-memory ledger standing for the table and each of its stores."""
+    stores = dict.fromkeys(("ledger", "records", "poll_state", "charter_index"), ledger)
+    return Hooks.from_config(load_config({}), **stores, **others)
+
+
 def poll(ledger: Ledger, exports: Exports, **config: Any) -> Poll:
-    return Poll(load_config(config), NOW, ledger=ledger, exports=exports)  # type: ignore[arg-type]
+    return Poll(load_config(config), NOW, hooks(ledger, exports=exports))
 
 
 def test_a_first_poll_decides_per_booking_and_quarantines_bad_rows() -> None:
@@ -158,7 +165,7 @@ def test_a_poll_with_nothing_new_costs_two_outside_calls() -> None:
     ledger.publish("B-1")
     summarize(load_config({}), {"counts": {}}, [{"booking_id": "B-1", "action": "publish",
               "fingerprint": ledger.records["B-1"].fingerprint, "booking": ledger.records["B-1"].snapshot}],
-              ledger=ledger)  # type: ignore[arg-type]  # fmt: skip
+              hooks(ledger))  # fmt: skip
     assert ledger.state.backlog == []
 
     ledger.calls = exports.calls = 0
@@ -175,7 +182,7 @@ def test_the_cap_defers_the_rest_to_the_next_run() -> None:
     assert first.counts["deferred"] == 1
     for item in first.work:
         ledger.publish(item["booking_id"])
-    summary = summarize(load_config({}), first.as_xcom()["intake"], first.work, ledger=ledger)  # type: ignore[arg-type]
+    summary = summarize(load_config({}), first.as_xcom()["intake"], first.work, hooks(ledger))
     assert summary["counts"]["published"] == 2
     assert ledger.state.backlog == ["B-3"]
 
@@ -226,7 +233,7 @@ def test_the_summary_names_a_failed_booking_and_keeps_it_owed() -> None:
     intake = poll(ledger, exports).scheduled()
     ledger.publish("B-1")
     ledger.records["B-2"] = replace(ledger.records["B-2"], last_error="ServiceRejected: JADA calendar said: boat")
-    summary = summarize(load_config({}), intake.as_xcom()["intake"], intake.work, ledger=ledger)  # type: ignore[arg-type]
+    summary = summarize(load_config({}), intake.as_xcom()["intake"], intake.work, hooks(ledger))
     assert summary["counts"]["published"] == 1
     assert summary["counts"]["failed"] == 1
     failed = next(row for row in summary["bookings"] if row["outcome"] == "failed")
@@ -296,7 +303,7 @@ def test_a_manual_booking_that_changes_nothing_says_so_in_the_summary() -> None:
     same = dict(zip(HEADER, charter("M-1", start="10:00"), strict=True))
 
     intake = poll(ledger, exports).manual(same, NOW - timedelta(minutes=1))
-    summary = summarize(load_config({}), intake.as_xcom()["intake"], intake.work, ledger=ledger)  # type: ignore[arg-type]
+    summary = summarize(load_config({}), intake.as_xcom()["intake"], intake.work, hooks(ledger))
 
     assert intake.work == []
     assert summary["manual"]["outcome"] == ManualOutcome.UNCHANGED
@@ -312,7 +319,7 @@ def test_a_manual_booking_older_than_the_recorded_snapshot_is_not_applied_and_sa
     }
 
     intake = poll(ledger, exports).manual(stale, NOW + timedelta(minutes=1))
-    summary = summarize(load_config({}), intake.as_xcom()["intake"], intake.work, ledger=ledger)  # type: ignore[arg-type]
+    summary = summarize(load_config({}), intake.as_xcom()["intake"], intake.work, hooks(ledger))
 
     assert intake.work == []
     assert ledger.records["M-1"].booking.passengers == 6  # type: ignore[union-attr]
@@ -331,7 +338,7 @@ def test_a_summary_rerun_after_a_later_run_reports_superseded_and_leaves_the_boo
     ledger.publish("B-1")
     ledger.records["B-1"] = replace(ledger.records["B-1"], state="published")
 
-    summary = summarize(load_config({}), first.as_xcom()["intake"], first.work, ledger=ledger)  # type: ignore[arg-type]
+    summary = summarize(load_config({}), first.as_xcom()["intake"], first.work, hooks(ledger))
 
     assert summary["counts"]["failed"] == 0
     assert summary["counts"]["superseded"] == 1
@@ -382,7 +389,7 @@ def settle(ledger: Ledger, intake: Any) -> None:
     """What a run's mapped groups and summary leave behind when every booking succeeded."""
     for item in intake.work:
         ledger.publish(item["booking_id"])
-    summarize(load_config({}), intake.as_xcom()["intake"], intake.work, ledger=ledger)  # type: ignore[arg-type]
+    summarize(load_config({}), intake.as_xcom()["intake"], intake.work, hooks(ledger))
 
 
 ROWS = [charter("B-1"), charter("B-2", status="inquiry"), charter("B-3", days=-3), charter("B-4", days=7)]
@@ -426,7 +433,7 @@ def test_a_row_read_again_is_parsed_when_its_booking_is_owed_work(monkeypatch: p
     exports.drop("monday.csv", export(ROWS), minute=1)
     first = poll(ledger, exports).scheduled()
     ledger.publish("B-1")  # B-4's steps failed: not in sync
-    summarize(load_config({}), first.as_xcom()["intake"], first.work, ledger=ledger)  # type: ignore[arg-type]
+    summarize(load_config({}), first.as_xcom()["intake"], first.work, hooks(ledger))
 
     parses = CountedParses(monkeypatch)
     exports.drop("tuesday.csv", export(ROWS), minute=2)
@@ -529,7 +536,7 @@ def test_leaving_settled_rows_unparsed_decides_exactly_what_parsing_every_row_de
         for item in intake.work:
             if item["booking_id"] in published:
                 ledger.publish(item["booking_id"])
-        summarize(load_config({}), intake.as_xcom()["intake"], intake.work, ledger=ledger)  # type: ignore[arg-type]
+        summarize(load_config({}), intake.as_xcom()["intake"], intake.work, hooks(ledger))
         for number, rows in enumerate(second):
             exports.drop(f"second-{number}.csv", export(rows), minute=10 + number)
         every_row_parsed = patch("charter_pipeline.ledger.settled", return_value=False)
@@ -551,7 +558,7 @@ class MovingLedger:
         return self.current
 
     def record_step(self, booking_id: str, step: str, fp: str, result: str, **artifacts: str) -> None:
-        from charter_pipeline.hooks.ledger import StaleSnapshot
+        from charter_pipeline.stores.booking_records import StaleSnapshot
 
         if self.current is not self.newer:
             self.current = self.newer  # the poll's write came first: this step's record is for an older snapshot
@@ -589,8 +596,7 @@ def test_a_step_that_loses_to_a_snapshot_recorded_while_it_ran_sends_the_newest_
 
     ledger = MovingLedger(record_of(older), record_of(newer))
     scc = SccStandIn({"event_id": "evt-1", **scc_event_payload(oldest, config, assigned_crew(oldest, config))})
-    steps = BookingSteps(config, work_item(older, fingerprint(older), Action.UPDATE, None))
-    steps.ledger, steps.scc_hook = ledger, scc  # type: ignore[assignment]
+    steps = BookingSteps(config, work_item(older, fingerprint(older), Action.UPDATE, None), hooks(ledger, scc=scc))
 
     result = steps.scc_event()
 
@@ -640,11 +646,10 @@ def test_a_cleared_page_task_of_a_retired_booking_publishes_nothing_and_stays_in
     retired = LedgerRecord("B-1", snapshot=booking.to_dict(), fingerprint=fp, session_id="ABCDEFGHJKMNP",
                            page_hash="old-page", retired_hash="notice")  # fmt: skip
     ledger = MovingLedger(retired, retired)
-    steps = BookingSteps(config, work_item(booking, fp, Action.UPDATE, None))
-    steps.ledger, steps.portal = ledger, RefusingPortal()  # type: ignore[assignment]
+    steps = BookingSteps(config, work_item(booking, fp, Action.UPDATE, None), hooks(ledger, portal=RefusingPortal()))
 
     page = steps.guest_page()
-    invalidation = steps.invalidation({"session_id": "ABCDEFGHJKMNP", "page_hash": "a-page-from-the-old-run"})
+    invalidation = steps.invalidation()
 
     assert "retired" in page["result"]
     assert "retired" in invalidation["result"]
@@ -660,11 +665,23 @@ def test_the_summary_says_which_charters_sail_with_the_default_crew_for_a_boat_t
     ledger.publish("B-2")
     roster = {"default": {"captain": {"name": "Dana"}, "crew": []}, "Harbor Light": {"captain": {"name": "Eli"}}}
 
-    summary = summarize(load_config({"crew_roster": roster}), intake.as_xcom()["intake"], intake.work, ledger=ledger)  # type: ignore[arg-type]
+    summary = summarize(load_config({"crew_roster": roster}), intake.as_xcom()["intake"], intake.work, hooks(ledger))
 
     note = "default crew: boat 'Sea Breeze' is not in crew_roster, which lists Harbor Light"
     assert [row["crew_note"] for row in summary["bookings"]] == [note, note]
     assert f"B-1: {note}" in summary_table(summary)
     assert headline(summary) == f"published 2; B-1: {note}; B-2: {note}"
-    plain = summarize(load_config({}), intake.as_xcom()["intake"], intake.work, ledger=ledger)  # type: ignore[arg-type]
+    plain = summarize(load_config({}), intake.as_xcom()["intake"], intake.work, hooks(ledger))
     assert "default crew" not in summary_table(plain)
+
+
+def test_every_step_the_dag_names_is_one_booking_task_runs_and_no_other() -> None:
+    import re
+    from pathlib import Path
+
+    from charter_pipeline.publishing.tasks import BOOKING_STEPS, booking_task
+
+    dag = (Path(__file__).parents[2] / "dags" / "charter_booking_pipeline.py").read_text()
+    assert set(re.findall(r'booking_task\(item, "(\w+)"', dag)) == set(BOOKING_STEPS)
+    with pytest.raises(ValueError, match="unknown step 'fuel'"):
+        booking_task({}, "fuel")

@@ -8,14 +8,15 @@ from typing import Any
 
 import pytest
 
-from charter_pipeline.alerts import Alert
+from charter_pipeline.alerts import Alert, AlertDelivery
 from charter_pipeline.booking import Booking, fingerprint
 from charter_pipeline.config import PipelineConfig
 from charter_pipeline.hooks.policy import ServiceUnavailable
 from charter_pipeline.ledger import LedgerRecord
 from charter_pipeline.reconcile.check import Reconcile
-from charter_pipeline.reconcile.drift import SKIP_PENDING, sent_calendar, sent_scc_event
-from tests.unit.test_reconcile_drift import make_booking, make_config, published
+from charter_pipeline.reconcile.drift import SKIP_PENDING, Difference, sent_calendar, sent_scc_event
+from charter_pipeline.task_runtime import Hooks
+from tests.factories import make_booking, make_config, published
 
 
 class FakeLedger:
@@ -44,13 +45,16 @@ class FakeScc:
         return self.events.get(external_ref, [])
 
 
-class FakeRepairs:
-    """Clean SCC items and pages as published."""
+class FakePortal:
+    """Pages as published."""
 
-    class portal:
-        @staticmethod
-        def page_content_hash(session_id: str) -> str:
-            return "a" * 64
+    @staticmethod
+    def page_content_hash(session_id: str) -> str:
+        return "a" * 64
+
+
+class FakeRepairs:
+    """Clean SCC items."""
 
     def scrub_again(self, event_id: str) -> None:
         return None
@@ -78,13 +82,9 @@ def run(
     alerts: FakeAlerts,
     now: Any,
 ) -> tuple[dict[str, Any], FakeLedger]:
-    reconcile = Reconcile(config, now)
     ledger = FakeLedger()
-    reconcile.ledger = ledger  # type: ignore[assignment]
-    reconcile.calendar_hook = jada  # type: ignore[assignment]
-    reconcile.scc_hook = scc  # type: ignore[assignment]
-    reconcile.repairs = FakeRepairs()  # type: ignore[assignment]
-    reconcile.alerts_hook = alerts  # type: ignore[assignment]
+    hooks = Hooks.from_config(config, aftercare=ledger, calendar=jada, scc=scc, portal=FakePortal(), alerts=alerts)
+    reconcile = Reconcile(config, now, hooks, FakeRepairs())
     return reconcile.run(records), ledger
 
 
@@ -113,12 +113,14 @@ def test_a_refused_alert_is_sent_again_with_the_same_id_and_a_delivered_one_neve
     [row] = refused["bookings"]
     assert row["outcome"] == "drift"
     assert row["alert"].startswith("failed: ServiceUnavailable")
+    assert row["delivery"] == AlertDelivery.FAILED
     assert ledger.alerts == []  # not delivered: not remembered
 
     alerts = FakeAlerts("sent")
     delivered, ledger = run([record], config=config, jada=jada, scc=scc, alerts=alerts, now=now)
     [alert] = alerts.sent
     assert delivered["bookings"][0]["alert"] == f"sent ({alert.alert_id})"
+    assert delivered["bookings"][0]["delivery"] == AlertDelivery.SENT
     assert ledger.alerts == [("BS-1001", alert.alert_id)]
     assert alert.kind == "drift"
     assert "party_size is 9, the pipeline sent 6" in alert.text
@@ -128,6 +130,7 @@ def test_a_refused_alert_is_sent_again_with_the_same_id_and_a_delivered_one_neve
     again, ledger = run([remembered], config=config, jada=jada, scc=scc, alerts=quiet, now=now)
     assert quiet.sent == []
     assert again["bookings"][0]["alert"] == f"already sent ({alert.alert_id})"
+    assert again["bookings"][0]["delivery"] == AlertDelivery.ALREADY_SENT
 
     # Another set of differences is another alert, listing them all.
     jada.entries["boatsetter:BS-1001"] = [{**entry, "status": "cancelled"}]
@@ -173,3 +176,69 @@ def test_ended_charters_are_counted_not_listed(config: PipelineConfig) -> None:
     assert report["bookings"] == []
     assert report["counts"]["ended"] == 1
     assert report["counts"]["skipped"] == 0
+
+
+class MissingPage:
+    """A guest bucket without the page."""
+
+    @staticmethod
+    def page_content_hash(session_id: str) -> None:
+        return None
+
+
+class RecordingRepairs(FakeRepairs):
+    """A missing guest page; every repair asked of it is noted."""
+
+    def __init__(self) -> None:
+        self.done: list[str] = []
+
+    def scrub_again(self, event_id: str) -> None:
+        self.done.append(f"scrub {event_id}")
+
+    def put_page_back(self, record: LedgerRecord, booking: Booking, found: Difference) -> Difference:
+        self.done.append(f"page {record.session_id}")
+        return replace(found, repair="uploaded again")
+
+
+def test_compare_only_reads_and_repair_puts_right_what_it_found(config: PipelineConfig) -> None:
+    booking = make_booking()
+    record = published(booking, config)
+    entry, event = as_stored(booking, config)
+    repairs = RecordingRepairs()
+    jada, scc = FakeJada({"boatsetter:BS-1001": [entry]}), FakeScc({"boatsetter:BS-1001": [event]})
+    hooks = Hooks.from_config(config, calendar=jada, scc=scc, portal=MissingPage())
+    reconcile = Reconcile(config, booking.start - timedelta(days=2), hooks, repairs)
+
+    found = reconcile.compare(record, booking)
+    assert repairs.done == []  # comparing changes nothing
+    assert found.differences == []
+    assert found.scc_event_listed
+    assert found.page is not None
+    assert found.page.what == "is missing from the bucket"
+
+    repaired = reconcile.repair(record, booking, found)
+    assert repairs.done == [f"scrub {record.scc_event_id}", f"page {record.session_id}"]
+    assert [d.repair for d in repaired] == ["uploaded again"]
+
+
+def test_the_drift_summary_fails_on_an_undelivered_alert_not_on_its_words() -> None:
+    from airflow.sdk.exceptions import AirflowFailException
+
+    from charter_pipeline.reconcile import tasks
+
+    def report(delivery: str, alert: str) -> dict[str, Any]:
+        row = {"booking_id": "BS-1", "guest": "Jane", "charter_date": "2026-12-01", "outcome": "drift",
+               "differences": ["JADA entry: is missing"], "repairs": [], "alert": alert, "note": "",
+               "delivery": delivery}  # fmt: skip
+        return {"checked_at": "2026-11-30T00:00:00+00:00", "counts": {"drift": 1}, "bookings": [row]}
+
+    saved: list[Any] = []
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(tasks, "pipeline_config", make_config)
+        patch.setattr("charter_pipeline.stores.drift_reports.DriftReports.save_drift_report",
+                      lambda _, r: saved.append(r))  # fmt: skip
+        # Words that read like a failure decide nothing: the delivery does.
+        assert tasks.summary_task(report(AlertDelivery.SENT, "failed-looking words")) is not None
+        with pytest.raises(AirflowFailException, match="1 drift alert"):
+            tasks.summary_task(report(AlertDelivery.FAILED, "failed: ServiceUnavailable"))
+    assert len(saved) == 2

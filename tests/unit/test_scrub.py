@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from charter_pipeline.crew import is_money_attribute, is_money_line, money_findings, proper_names, scrub_notes
+from charter_pipeline.money_words import is_money_attribute, is_money_line, money_findings, proper_names, scrub_notes
 
 MONEY_ATTRIBUTES = [
     # what SCC is known to add (CONTRACT.md section 6)

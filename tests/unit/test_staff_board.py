@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from charter_pipeline.ledger import RECORDED_PAST, STEPS
+from charter_pipeline.ledger import STEPS, BookingState
 from charter_pipeline.staff_page.app import render_page
 from charter_pipeline.staff_page.board import FilterError, Filters, artifact_state, build_board, parse_filters
 from sandbox.ledger_samples import NASTY_NAMES, SampleCharter, sample_records, staff_samples
@@ -58,7 +58,7 @@ def test_each_artifact_state_in_the_operators_words() -> None:
     assert [artifact_state(done, s).state for s in STEPS] == ["done"] * 4 + ["skipped"]
     assert [artifact_state(failed, s).state for s in STEPS] == ["done", "failed", "pending", "pending", "pending"]
     assert {artifact_state(pending, s).state for s in STEPS} == {"pending"}
-    past = replace(pending, state=RECORDED_PAST)
+    past = replace(pending, state=BookingState.RECORDED_PAST)
     assert {artifact_state(past, s).state for s in STEPS} == {"not needed"}
 
 

@@ -12,24 +12,38 @@ import json
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
+from enum import StrEnum
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from charter_pipeline.alerts import Alert, alert_id
+from charter_pipeline.alerts import Alert, AlertKind, alert_id
 from charter_pipeline.ledger import LedgerRecord
 
-RESPONSES = ("pending", "accepted", "declined")
+
+class CrewResponse(StrEnum):
+    """A crew member's answer to SCC's magic link, as SCC spells it (CONTRACT.md section 11)."""
+
+    PENDING = "pending"
+    ACCEPTED = "accepted"
+    DECLINED = "declined"
+
+
+RESPONSES = tuple(CrewResponse)
 
 # What the desk should do, per kind: the last line of the alert.
 _WHAT_TO_DO = {
-    "crew_declined": "Find a replacement and assign them in ShipCaptainCrew (the export's next change carries them).",
-    "crew_pending": "Chase the crew members still pending: their magic link is in the SCC e-mail they received.",
-    "crew_all_clear": "Nothing to do: every crew member has accepted.",
+    AlertKind.CREW_DECLINED: (
+        "Find a replacement and assign them in ShipCaptainCrew (the export's next change carries them)."
+    ),
+    AlertKind.CREW_PENDING: (
+        "Chase the crew members still pending: their magic link is in the SCC e-mail they received."
+    ),
+    AlertKind.CREW_ALL_CLEAR: "Nothing to do: every crew member has accepted.",
 }
 _HEADLINES = {
-    "crew_declined": "Crew declined",
-    "crew_pending": "Crew not confirmed yet",
-    "crew_all_clear": "Crew all clear",
+    AlertKind.CREW_DECLINED: "Crew declined",
+    AlertKind.CREW_PENDING: "Crew not confirmed yet",
+    AlertKind.CREW_ALL_CLEAR: "Crew all clear",
 }
 
 
@@ -39,7 +53,7 @@ class CrewAnswer:
 
     name: str
     role: str
-    response: str
+    response: CrewResponse
 
     @property
     def line(self) -> str:
@@ -55,9 +69,13 @@ def answers_from_event(event: Mapping[str, Any]) -> list[CrewAnswer]:
         if not isinstance(member, Mapping):
             continue
         name = " ".join(str(member.get("name") or "").split()) or "(unnamed)"
-        response = str(member.get("response") or "pending").strip().lower()
+        response = str(member.get("response") or CrewResponse.PENDING).strip().lower()
         answers.append(
-            CrewAnswer(name, str(member.get("role") or "").strip(), response if response in RESPONSES else "pending")
+            CrewAnswer(
+                name,
+                str(member.get("role") or "").strip(),
+                CrewResponse(response) if response in RESPONSES else CrewResponse.PENDING,
+            )
         )
     return answers
 
@@ -93,11 +111,11 @@ def crew_alert(
         return None
     lines = situation(answers)
     responses = {answer.response for answer in answers}
-    if "declined" in responses or "pending" in responses:
-        kind = "crew_declined" if "declined" in responses else "crew_pending"
+    if CrewResponse.DECLINED in responses or CrewResponse.PENDING in responses:
+        kind = AlertKind.CREW_DECLINED if CrewResponse.DECLINED in responses else AlertKind.CREW_PENDING
         wanted = alert_id(kind, record.booking_id, lines)
     elif open_alert:
-        kind = "crew_all_clear"
+        kind = AlertKind.CREW_ALL_CLEAR
         wanted = alert_id(kind, record.booking_id, [*lines, f"resolves {open_alert}"])
     else:
         return None
@@ -106,7 +124,7 @@ def crew_alert(
     return Alert(kind, record.booking_id, alert_text(kind, record, answers, tz), wanted)
 
 
-def alert_text(kind: str, record: LedgerRecord, answers: Iterable[CrewAnswer], tz: ZoneInfo) -> str:
+def alert_text(kind: AlertKind, record: LedgerRecord, answers: Iterable[CrewAnswer], tz: ZoneInfo) -> str:
     """Readable lines: booking id, boat, local date and start time, each crew member's answer, what to do."""
     booking = record.booking
     assert booking is not None

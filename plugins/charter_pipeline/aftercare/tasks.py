@@ -12,7 +12,7 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
-from charter_pipeline.task_runtime import describe, pipeline_config, run_now
+from charter_pipeline.task_runtime import Hooks, describe, pipeline_config, run_now
 
 log = logging.getLogger(__name__)
 
@@ -20,17 +20,20 @@ log = logging.getLogger(__name__)
 def crew_answers_task(context: Mapping[str, Any]) -> dict[str, Any]:
     """``check_crew_answers``: read the crew's answers of every charter starting within ``crew_confirm_hours``
     and send the operations desk the alert each new situation calls for."""
-    from charter_pipeline.aftercare.crew_answers import answers_from_event, answers_json, crew_alert, needs_crew_check
-    from charter_pipeline.hooks.ledger import LedgerHook
-    from charter_pipeline.hooks.ops_alerts import OpsAlertsHook
-    from charter_pipeline.hooks.scc import ShipCaptainCrewHook
+    from charter_pipeline.aftercare.crew_answers import (
+        CrewResponse,
+        answers_from_event,
+        answers_json,
+        crew_alert,
+        needs_crew_check,
+    )
+    from charter_pipeline.alerts import AlertKind
 
     now = run_now(context)
     config = pipeline_config()
-    ledger = LedgerHook(config.ledger_table)
-    scc = ShipCaptainCrewHook()
-    desk = OpsAlertsHook()
-    due = [r for r in ledger.published_records() if needs_crew_check(r, now, config.crew_confirm_hours)]
+    hooks = Hooks.from_config(config)
+    marks = hooks.aftercare
+    due = [r for r in hooks.records.published_records() if needs_crew_check(r, now, config.crew_confirm_hours)]
     due.sort(key=lambda r: (r.booking.start if r.booking else now, r.booking_id))
     log.info("Now is %s: %d charter(s) start within %d hours.", now.isoformat(), len(due), config.crew_confirm_hours)
     rows: list[dict[str, str]] = []
@@ -39,9 +42,10 @@ def crew_answers_task(context: Mapping[str, Any]) -> dict[str, Any]:
         assert booking is not None
         row = {"booking_id": record.booking_id, "starts": booking.start.astimezone(config.tz).isoformat()}
         try:
-            answers = answers_from_event(scc.get_event(record.scc_event_id))
-            ledger.record_crew_answers(record.booking_id, answers_json(answers))
-            counts = {r: sum(a.response == r for a in answers) for r in ("accepted", "pending", "declined")}
+            answers = answers_from_event(hooks.scc.get_event(record.scc_event_id))
+            marks.record_crew_answers(record.booking_id, answers_json(answers))
+            order = (CrewResponse.ACCEPTED, CrewResponse.PENDING, CrewResponse.DECLINED)
+            counts = {r: sum(a.response == r for a in answers) for r in order}
             row["answers"] = ", ".join(f"{n} {r}" for r, n in counts.items() if n) or "no crew"
             alert = crew_alert(
                 record, answers, config.tz, delivered=record.alerts_sent, open_alert=record.crew_alert_open
@@ -49,9 +53,9 @@ def crew_answers_task(context: Mapping[str, Any]) -> dict[str, Any]:
             if alert is None:
                 row["alert"] = "none needed" if not record.crew_alert_open else "already sent"
             else:
-                how = desk.send(alert)
-                still_open = "" if alert.kind == "crew_all_clear" else alert.alert_id
-                ledger.record_alert_sent(record.booking_id, alert.alert_id, crew_alert_open=still_open)
+                how = hooks.alerts.send(alert)
+                still_open = "" if alert.kind is AlertKind.CREW_ALL_CLEAR else alert.alert_id
+                marks.record_alert_sent(record.booking_id, alert.alert_id, crew_alert_open=still_open)
                 row["alert"] = f"{alert.kind} {how} ({alert.alert_id})"
         # One booking's failure must not stop the others (CONTRACT.md section 8); the summary reports it.
         except Exception as exc:
@@ -68,18 +72,16 @@ def retire_pages_task(context: Mapping[str, Any]) -> dict[str, Any]:
     ``guest_page_retention_days`` ago with the neutral notice, and invalidate it once."""
     from charter_pipeline.aftercare.retirement import due_for_retirement
     from charter_pipeline.guest_page import page_hash, render_retired_page
-    from charter_pipeline.hooks.guest_portal import GuestPortalHook
-    from charter_pipeline.hooks.ledger import LedgerHook
 
     now = run_now(context)
     config = pipeline_config()
-    ledger = LedgerHook(config.ledger_table)
-    portal = GuestPortalHook(config.guest_bucket, config.cloudfront_distribution_id)
+    hooks = Hooks.from_config(config)
+    marks, portal = hooks.aftercare, hooks.portal
     notice = render_retired_page(config)
     digest = page_hash(notice)
     due = [
         r
-        for r in ledger.published_records(include_retired=True)
+        for r in hooks.records.published_records(include_retired=True)
         if due_for_retirement(r, now, config.guest_page_retention_days)
     ]
     log.info(
@@ -93,11 +95,11 @@ def retire_pages_task(context: Mapping[str, Any]) -> dict[str, Any]:
         row = {"booking_id": record.booking_id, "guest_url": config.guest_url(record.session_id)}
         try:
             # Marked first: from here on no export publishes this page again, even if the upload below fails.
-            ledger.record_page_retiring(record.booking_id, digest)
+            marks.record_page_retiring(record.booking_id, digest)
             portal.upload_page(record.session_id, notice, digest)
             # Same session and same notice, same CallerReference: a retry after a lost answer is one invalidation.
             invalidation_id = portal.invalidate_page(record.session_id, digest) or ""
-            ledger.record_page_retired(record.booking_id, invalidation_id)
+            marks.record_page_retired(record.booking_id, invalidation_id)
             row["result"] = f"retired, invalidation {invalidation_id}" if invalidation_id else "retired (no CDN)"
         except Exception as exc:  # one page's failure must not stop the others
             row["error"] = describe(exc)

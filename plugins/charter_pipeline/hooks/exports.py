@@ -23,7 +23,7 @@ from urllib.parse import quote, unquote, urlsplit
 
 from airflow.sdk import BaseHook
 
-from charter_pipeline.hooks.policy import ServiceError, ServiceRejected, aws_client_config, translated_aws_errors
+from charter_pipeline.hooks.policy import ServiceError, ServiceRejected
 
 EXPORT_SUFFIXES = (".csv", ".json")
 
@@ -104,7 +104,8 @@ def is_export_name(name: str) -> bool:
 class ExportsHook(BaseHook):
     """List and read Boatsetter exports, and write quarantine records, on S3 or in a local folder.
 
-    :param aws_conn_id: the AWS connection for ``s3://`` locations (unused for ``file://``).
+    :param aws_conn_id: the AWS connection for ``s3://`` locations (unused for ``file://``); its client comes from
+        ``AwsHook``, so S3's failures arrive as ``policy.ServiceError``.
     """
 
     conn_name_attr = "aws_conn_id"
@@ -116,7 +117,6 @@ class ExportsHook(BaseHook):
         super().__init__()
         self.aws_conn_id = aws_conn_id
         self._s3: Any = None
-        self._secrets: list[str | None] = []
 
     def list_exports(self, uri: str, *, exclude_uri: str | None = None) -> list[ExportFile]:
         """Every export file under ``uri``, sorted by (last_modified, name).
@@ -142,9 +142,8 @@ class ExportsHook(BaseHook):
                 return Path(key).read_bytes()
             except FileNotFoundError:
                 raise ServiceRejected(f"export {file.uri} is gone") from None
-        with translated_aws_errors(f"S3 bucket {location.bucket!r}", self.aws_conn_id, self._secrets):
-            answer = self._s3_client().get_object(Bucket=location.bucket, Key=key)
-            body: bytes = answer["Body"].read()
+        answer = self._s3_client().get_object(Bucket=location.bucket, Key=key)
+        body: bytes = answer["Body"].read()
         return body
 
     def write_quarantine(self, uri: str, name: str, record: dict[str, Any]) -> str:
@@ -158,10 +157,9 @@ class ExportsHook(BaseHook):
         location = Location.parse(uri)
         body = json.dumps(record, indent=2, sort_keys=True, ensure_ascii=False, default=str).encode("utf-8")
         if location.scheme == "s3":
-            with translated_aws_errors(f"S3 bucket {location.bucket!r}", self.aws_conn_id, self._secrets):
-                self._s3_client().put_object(
-                    Bucket=location.bucket, Key=location.prefix + name, Body=body, ContentType="application/json"
-                )
+            self._s3_client().put_object(
+                Bucket=location.bucket, Key=location.prefix + name, Body=body, ContentType="application/json"
+            )
         else:
             folder = Path(location.prefix)
             folder.mkdir(parents=True, exist_ok=True)
@@ -188,16 +186,11 @@ class ExportsHook(BaseHook):
         location = Location.parse(uri)
         found: list[tuple[datetime, str]] = []
         if location.scheme == "s3":
-            with translated_aws_errors(f"S3 bucket {location.bucket!r}", self.aws_conn_id, self._secrets):
-                pages = (
-                    self._s3_client()
-                    .get_paginator("list_objects_v2")
-                    .paginate(Bucket=location.bucket, Prefix=location.prefix)
-                )
-                for page in pages:
-                    for entry in page.get("Contents", []):
-                        if str(entry["Key"]).endswith(".json"):
-                            found.append((entry["LastModified"], f"s3://{location.bucket}/{entry['Key']}"))
+            paginator = self._s3_client().get_paginator("list_objects_v2")
+            for page in paginator.paginate(Bucket=location.bucket, Prefix=location.prefix):
+                for entry in page.get("Contents", []):
+                    if str(entry["Key"]).endswith(".json"):
+                        found.append((entry["LastModified"], f"s3://{location.bucket}/{entry['Key']}"))
         else:
             folder = Path(location.prefix)
             for path in folder.glob("*.json") if folder.is_dir() else []:
@@ -213,28 +206,23 @@ class ExportsHook(BaseHook):
 
     def _list_s3(self, location: Location, excluded: Location | None) -> list[ExportFile]:
         files = []
-        with translated_aws_errors(f"S3 bucket {location.bucket!r}", self.aws_conn_id, self._secrets):
-            pages = (
-                self._s3_client()
-                .get_paginator("list_objects_v2")
-                .paginate(Bucket=location.bucket, Prefix=location.prefix)
-            )
-            for page in pages:
-                for entry in page.get("Contents", []):
-                    key: str = entry["Key"]
-                    if key.endswith("/") or not is_export_name(key):
-                        continue
-                    if excluded is not None and key.startswith(excluded.prefix):
-                        continue
-                    files.append(
-                        ExportFile(
-                            uri=f"s3://{location.bucket}/{key}",
-                            name=key[len(location.prefix) :],
-                            version=str(entry["ETag"]).strip('"'),
-                            last_modified=entry["LastModified"].astimezone(UTC),
-                            size=int(entry["Size"]),
-                        )
+        paginator = self._s3_client().get_paginator("list_objects_v2")
+        for page in paginator.paginate(Bucket=location.bucket, Prefix=location.prefix):
+            for entry in page.get("Contents", []):
+                key: str = entry["Key"]
+                if key.endswith("/") or not is_export_name(key):
+                    continue
+                if excluded is not None and key.startswith(excluded.prefix):
+                    continue
+                files.append(
+                    ExportFile(
+                        uri=f"s3://{location.bucket}/{key}",
+                        name=key[len(location.prefix) :],
+                        version=str(entry["ETag"]).strip('"'),
+                        last_modified=entry["LastModified"].astimezone(UTC),
+                        size=int(entry["Size"]),
                     )
+                )
         return files
 
     def _list_folder(self, location: Location, excluded: Location | None) -> list[ExportFile]:
@@ -276,10 +264,7 @@ class ExportsHook(BaseHook):
 
     def _s3_client(self) -> Any:
         if self._s3 is None:
-            from airflow.providers.amazon.aws.hooks.s3 import S3Hook
+            from charter_pipeline.hooks.aws import AwsHook  # boto3 and the provider: only when S3 is used
 
-            hook = S3Hook(aws_conn_id=self.aws_conn_id, config=aws_client_config())
-            self._s3 = hook.get_conn()
-            config = hook.conn_config
-            self._secrets[:] = [config.aws_access_key_id, config.aws_secret_access_key, config.aws_session_token]
+            self._s3 = AwsHook(aws_conn_id=self.aws_conn_id, client_type="s3").get_conn()
         return self._s3

@@ -7,14 +7,7 @@ from typing import Any
 
 from airflow.sdk import BaseHook
 
-from charter_pipeline.hooks.policy import (
-    INVALIDATION_POLICY,
-    RetryPolicy,
-    ServiceUnavailable,
-    aws_client_config,
-    aws_error_code,
-    translated_aws_errors,
-)
+from charter_pipeline.hooks.policy import INVALIDATION_POLICY, RetryPolicy, ServiceRejected, aws_error_code
 
 CONTENT_TYPE = "text/html; charset=utf-8"
 # CloudFront keeps a page until our invalidation after each upload replaces it (s-maxage); a browser
@@ -24,9 +17,9 @@ CACHE_CONTROL = "public, max-age=60, s-maxage=31536000"
 CACHE_CONTROL_WITHOUT_INVALIDATION = "public, max-age=60, s-maxage=300"
 # Letters and digits only, as the CloudFront rewrite accepts (7 to 26): a session id is a path segment.
 _SESSION_ID = re.compile(r"^[0-9A-Z]{7,26}$")
-_RETRIED_INVALIDATION_CODES = frozenset(
-    {"TooManyInvalidationsInProgress", "Throttling", "ThrottlingException", "ServiceUnavailable", "InternalError"}
-)
+# The one refusal botocore does not retry and that clears by itself: retried with INVALIDATION_POLICY. Throttling
+# and 5xx are botocore's to retry (docs/RETRIES.md: each layer its share).
+_INVALIDATIONS_IN_PROGRESS = "TooManyInvalidationsInProgress"
 
 
 # Object metadata holding the page's content hash (S3 sends it as x-amz-meta-page-sha256).
@@ -63,6 +56,8 @@ class GuestPortalHook(BaseHook):
     :param distribution_id: ``cloudfront_distribution_id``; empty skips invalidation (and says so).
     :param aws_conn_id: the AWS connection; its ``endpoint_url`` extra points at an emulator.
     :param invalidation_policy: how patiently to retry CloudFront's "too many invalidations in progress".
+
+    Its S3 and CloudFront clients come from ``AwsHook``: failures arrive as ``policy.ServiceError``.
     """
 
     conn_name_attr = "aws_conn_id"
@@ -85,7 +80,6 @@ class GuestPortalHook(BaseHook):
         self.invalidation_policy = invalidation_policy
         self._s3: Any = None
         self._cloudfront: Any = None
-        self._secrets: list[str | None] = []
 
     page_key = staticmethod(page_key)
 
@@ -98,27 +92,25 @@ class GuestPortalHook(BaseHook):
         """Put the page at ``jada-guest-<SESSION_ID>.html`` (one PutObject) and return its key. The content hash is
         stored with it (metadata ``page-sha256``) so a pipeline that lost its ledger can tell the page is there."""
         key = page_key(session_id)
-        with translated_aws_errors(f"S3 bucket {self.bucket!r}", self.aws_conn_id, self._secrets):
-            self._s3_client().put_object(
-                Bucket=self.bucket,
-                Key=key,
-                Body=html.encode("utf-8"),
-                ContentType=CONTENT_TYPE,
-                CacheControl=self.cache_control,
-                Metadata={PAGE_HASH_METADATA: content_hash} if content_hash else {},
-            )
+        self._s3_client().put_object(
+            Bucket=self.bucket,
+            Key=key,
+            Body=html.encode("utf-8"),
+            ContentType=CONTENT_TYPE,
+            CacheControl=self.cache_control,
+            Metadata={PAGE_HASH_METADATA: content_hash} if content_hash else {},
+        )
         self.log.info("Uploaded guest page s3://%s/%s", self.bucket, key)
         return key
 
     def uploaded_page_hash(self, session_id: str) -> str | None:
         """The content hash stored with the page now in the bucket (one HeadObject), or None if there is none."""
-        with translated_aws_errors(f"S3 bucket {self.bucket!r}", self.aws_conn_id, self._secrets):
-            try:
-                head = self._s3_client().head_object(Bucket=self.bucket, Key=page_key(session_id))
-            except Exception as exc:
-                if aws_error_code(exc) in ("404", "NoSuchKey", "NotFound"):
-                    return None
-                raise
+        try:
+            head = self._s3_client().head_object(Bucket=self.bucket, Key=page_key(session_id))
+        except ServiceRejected as exc:
+            if exc.status == 404:
+                return None
+            raise
         return str(head.get("Metadata", {}).get(PAGE_HASH_METADATA) or "") or None
 
     def page_content_hash(self, session_id: str) -> str | None:
@@ -129,21 +121,21 @@ class GuestPortalHook(BaseHook):
         """
         import hashlib
 
-        with translated_aws_errors(f"S3 bucket {self.bucket!r}", self.aws_conn_id, self._secrets):
-            try:
-                answer = self._s3_client().get_object(Bucket=self.bucket, Key=page_key(session_id))
-            except Exception as exc:
-                if aws_error_code(exc) in ("404", "NoSuchKey", "NotFound"):
-                    return None
-                raise
-            return hashlib.sha256(answer["Body"].read()).hexdigest()
+        try:
+            answer = self._s3_client().get_object(Bucket=self.bucket, Key=page_key(session_id))
+        except ServiceRejected as exc:
+            if exc.status == 404:
+                return None
+            raise
+        return hashlib.sha256(answer["Body"].read()).hexdigest()
 
     def invalidate_page(self, session_id: str, content_hash: str, *, repair: str = "") -> str | None:
         """One CloudFront invalidation of the page's two paths; returns its id, or None when skipped.
 
         ``repair`` goes into the CallerReference of an invalidation after a repair (``caller_reference``).
         Never waits for the invalidation to complete (it takes minutes, and emulators never report it).
-        "Too many invalidations in progress" and throttling are retried with ``invalidation_policy``.
+        "Too many invalidations in progress" is retried with ``invalidation_policy``; throttling and 5xx by
+        botocore.
         """
         if not self.distribution_id:
             self.log.info(
@@ -156,55 +148,31 @@ class GuestPortalHook(BaseHook):
             "Paths": {"Quantity": 2, "Items": invalidation_paths(session_id)},
             "CallerReference": caller_reference(session_id, content_hash, repair),
         }
-        policy = self.invalidation_policy
-        with translated_aws_errors(
-            f"CloudFront distribution {self.distribution_id!r}", self.aws_conn_id, self._secrets
-        ):
-            for attempt in range(1, policy.attempts + 1):
-                try:
-                    answer = self._cloudfront_client().create_invalidation(
-                        DistributionId=self.distribution_id, InvalidationBatch=batch
-                    )
-                except Exception as exc:
-                    code = aws_error_code(exc)
-                    if code not in _RETRIED_INVALIDATION_CODES:
-                        raise
-                    if attempt == policy.attempts:
-                        raise ServiceUnavailable(
-                            f"CloudFront distribution {self.distribution_id!r} still refuses the invalidation of "
-                            f"guest page {session_id} after {attempt} attempts ({code})"
-                        ) from None
-                    waited = policy.wait(attempt)
-                    self.log.info("CloudFront answered %s; retrying the invalidation in %.1f s", code, waited)
-                    continue
-                invalidation_id = str(answer["Invalidation"]["Id"])
-                self.log.info(
-                    "Invalidated guest page %s on distribution %s (invalidation %s)",
-                    session_id,
-                    self.distribution_id,
-                    invalidation_id,
-                )
-                return invalidation_id
-        raise AssertionError("unreachable: the loop returns or raises")
+        retrying = self.invalidation_policy.retrying(
+            retry=lambda exc: aws_error_code(exc) == _INVALIDATIONS_IN_PROGRESS, log=self.log
+        )
+        answer = retrying(
+            self._cloudfront_client().create_invalidation, DistributionId=self.distribution_id, InvalidationBatch=batch
+        )
+        invalidation_id = str(answer["Invalidation"]["Id"])
+        self.log.info(
+            "Invalidated guest page %s on distribution %s (invalidation %s)",
+            session_id,
+            self.distribution_id,
+            invalidation_id,
+        )
+        return invalidation_id
 
     def _s3_client(self) -> Any:
         if self._s3 is None:
-            from airflow.providers.amazon.aws.hooks.s3 import S3Hook
+            from charter_pipeline.hooks.aws import AwsHook
 
-            hook = S3Hook(aws_conn_id=self.aws_conn_id, config=aws_client_config())
-            self._s3 = hook.get_conn()
-            self._remember_secrets(hook)
+            self._s3 = AwsHook(aws_conn_id=self.aws_conn_id, client_type="s3").get_conn()
         return self._s3
 
     def _cloudfront_client(self) -> Any:
         if self._cloudfront is None:
-            from airflow.providers.amazon.aws.hooks.base_aws import AwsBaseHook
+            from charter_pipeline.hooks.aws import AwsHook
 
-            hook = AwsBaseHook(aws_conn_id=self.aws_conn_id, client_type="cloudfront", config=aws_client_config())
-            self._cloudfront = hook.get_conn()
-            self._remember_secrets(hook)
+            self._cloudfront = AwsHook(aws_conn_id=self.aws_conn_id, client_type="cloudfront").get_conn()
         return self._cloudfront
-
-    def _remember_secrets(self, hook: Any) -> None:
-        config = hook.conn_config
-        self._secrets[:] = [config.aws_access_key_id, config.aws_secret_access_key, config.aws_session_token]

@@ -2,19 +2,14 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
-
 import requests
 
-from charter_pipeline.alerts import Alert, refuse_unsafe
+from charter_pipeline.alerts import Alert, AlertDelivery, refuse_unsafe
 from charter_pipeline.hooks.policy import HTTP_POLICY, RetryPolicy, ServiceError
-from charter_pipeline.hooks.service_http import ServiceHttpHook, _Transient
+from charter_pipeline.hooks.service_http import ServiceHttpHook
 
-if TYPE_CHECKING:
-    pass
-
-SENT = "sent"
-LOGGED = "logged"
+SENT = AlertDelivery.SENT
+LOGGED = AlertDelivery.LOGGED
 
 
 def _missing_connection_errors() -> tuple[type[Exception], ...]:
@@ -55,14 +50,6 @@ class OpsAlertsHook(ServiceHttpHook):
         """The receiver reads an optional bearer token."""
         return {"Authorization": f"Bearer {secret}"} if secret else {}
 
-    @classmethod
-    def get_ui_field_behaviour(cls) -> dict[str, Any]:
-        """The Airflow UI form: the receiver's URL and an optional bearer token."""
-        behaviour = super().get_ui_field_behaviour()
-        behaviour["relabeling"] = {"host": "Alert receiver URL", "password": "Bearer token (optional)"}
-        behaviour["placeholders"] = {"host": "https://ops.example.com/hooks/charter-alerts"}
-        return behaviour
-
     @property
     def configured(self) -> bool:
         """Whether the ``ops_alerts`` connection exists (read once per hook)."""
@@ -94,27 +81,16 @@ class OpsAlertsHook(ServiceHttpHook):
                 alert.text,
             )
             return LOGGED
-        refuse_unsafe(alert, secrets=self._secrets)
-        last: _Transient | None = None
-        for attempt in range(1, self.policy.attempts + 1):
-            if last is not None:
-                self.policy.wait(attempt - 1, last.retry_after)
-            try:
-                self._attempt("POST", "", json=alert.to_json())
-            except _Transient as exc:
-                last = exc
-                continue
-            self.log.info("Alert %s (%s) for booking %s delivered", alert.alert_id, alert.kind, alert.booking_id)
-            return SENT
-        assert last is not None
-        raise self._unavailable("POST", "(alert receiver)", last, self.policy.attempts)
+        refuse_unsafe(alert, secrets=self.secrets)
+        self.request("POST", "", json=alert.to_json(), repeat_safe=True)
+        self.log.info("Alert %s (%s) for booking %s delivered", alert.alert_id, alert.kind, alert.booking_id)
+        return SENT
 
     def test_connection(self) -> tuple[bool, str]:
         """POST nothing: check that the receiver's URL answers at all and accepts the token (a GET, any non-auth
         answer counts), so testing the connection never puts a false alert on the desk."""
         try:
-            session = self.get_conn()
-            response = session.get(self._base_url, timeout=self.policy.timeout, allow_redirects=False)
+            response = self.get_conn().get(self.base_url, timeout=self.policy.timeout, allow_redirects=False)
         except _missing_connection_errors():
             return False, f"connection {self.conn_id!r} is not defined: alerts are only written to the task log"
         except (ServiceError, requests.RequestException) as exc:
@@ -126,4 +102,4 @@ class OpsAlertsHook(ServiceHttpHook):
             )
         if response.status_code >= 500:
             return False, f"{self.service_name} answered HTTP {response.status_code}"
-        return True, f"{self.service_name} answered at {self._safe(self._base_url)}"
+        return True, f"{self.service_name} answered at {self._safe(self.base_url)}"

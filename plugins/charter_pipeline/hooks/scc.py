@@ -26,7 +26,7 @@ class ShipCaptainCrewHook(ServiceHttpHook):
 
     :param conn_id: connection whose ``host`` is the API Gateway base URL with its stage (never the CloudFront
         domain, which strips auth headers) and ``password`` the service key.
-    :param money_findings: the money detector; defaults to ``charter_pipeline.crew.money_findings``.
+    :param money_findings: the money detector; defaults to ``charter_pipeline.money_words.money_findings``.
     """
 
     conn_name_attr = "conn_id"
@@ -49,13 +49,6 @@ class ShipCaptainCrewHook(ServiceHttpHook):
     def auth_headers(self, secret: str) -> dict[str, str]:
         """SCC's API Gateway authorizer reads a bearer token."""
         return {"Authorization": f"Bearer {secret}"}
-
-    @classmethod
-    def get_ui_field_behaviour(cls) -> dict[str, Any]:
-        """The Airflow UI form: API Gateway base URL with stage, and the service key."""
-        behaviour = super().get_ui_field_behaviour()
-        behaviour["relabeling"] = {"host": "API Gateway base URL (with stage)", "password": "Service key"}
-        return behaviour
 
     def find_events(self, external_ref: str) -> list[dict[str, Any]]:
         """Events whose ``external_ref`` is ``external_ref`` (one GET /events?external_ref=)."""
@@ -108,7 +101,7 @@ class ShipCaptainCrewHook(ServiceHttpHook):
         if self._money_findings is not None:
             findings = self._money_findings(dict(payload))
         else:
-            from charter_pipeline.crew import money_findings
+            from charter_pipeline.money_words import money_findings
 
             findings = money_findings(dict(payload), names=names)
         if findings:

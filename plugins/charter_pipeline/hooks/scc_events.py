@@ -11,15 +11,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from airflow.providers.amazon.aws.hooks.base_aws import AwsBaseHook
+import tenacity
 
-from charter_pipeline.hooks.policy import (
-    ServiceError,
-    ServiceUnavailable,
-    aws_client_config,
-    aws_error_code,
-    translated_aws_errors,
-)
+from charter_pipeline.hooks.aws import AwsHook
+from charter_pipeline.hooks.policy import ServiceError, ServiceUnavailable, aws_error_code
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.client import DynamoDBClient
@@ -36,6 +31,10 @@ class SccEventNotFound(ServiceUnavailable):
 
 class ScrubNotConfirmed(ServiceError):
     """The read-back still holds money after the scrub: something keeps writing it. Loud on purpose."""
+
+
+class _ReadAgain(Exception):
+    """A round wrote (or lost its write to SCC's own): the next round's read is its read-back."""
 
 
 @dataclass(frozen=True)
@@ -77,7 +76,7 @@ class _ScrubPlan:
         return not self.money_attributes and self.notes == self.scrubbed_notes
 
 
-class SccEventsTableHook(AwsBaseHook):
+class SccEventsTableHook(AwsHook):
     """Scrubs money out of one SCC event item in DynamoDB, through the ``aws_default`` connection.
 
     Uses the low-level DynamoDB client (conditional updates are plainer there than on the resource).
@@ -85,7 +84,7 @@ class SccEventsTableHook(AwsBaseHook):
 
     :param table_name: SCC's events table (``scc_events_table``), partition key ``event_id`` (S).
     :param aws_conn_id: the AWS connection; its ``endpoint_url`` extra points at an emulator.
-    :param is_money_attribute: / :param scrub_notes: the scrub rules; default to ``charter_pipeline.crew``'s.
+    :param is_money_attribute: / :param scrub_notes: the scrub rules; default to ``charter_pipeline.money_words``'s.
     """
 
     conn_type = "aws"
@@ -94,13 +93,12 @@ class SccEventsTableHook(AwsBaseHook):
     def __init__(
         self,
         table_name: str,
-        aws_conn_id: str | None = AwsBaseHook.default_conn_name,
+        aws_conn_id: str | None = AwsHook.default_conn_name,
         *,
         is_money_attribute: Callable[[str], bool] | None = None,
         scrub_notes: Callable[[str], str] | None = None,
         **kwargs: Any,
     ) -> None:
-        kwargs.setdefault("config", aws_client_config())
         super().__init__(aws_conn_id=aws_conn_id, client_type="dynamodb", **kwargs)
         self.table_name = table_name
         self._is_money_attribute = is_money_attribute
@@ -120,9 +118,15 @@ class SccEventsTableHook(AwsBaseHook):
         """
         removed: list[str] = []
         removed_lines = 0
-        with translated_aws_errors("DynamoDB table " + repr(self.table_name), self.aws_conn_id, self._secrets()):
-            for round_number in range(MAX_SCRUB_ROUNDS + 1):
-                # Each read is also the read-back of the previous round's update.
+        # Each round reads (the previous round's read-back) and, while money is there, writes once more; no wait
+        # between rounds: a lost write means SCC has just written, and the next read sees what it wrote.
+        rounds = tenacity.Retrying(
+            stop=tenacity.stop_after_attempt(MAX_SCRUB_ROUNDS + 1),
+            retry=tenacity.retry_if_exception_type(_ReadAgain),
+            reraise=True,
+        )
+        for scrub_round in rounds:
+            with scrub_round:
                 item = self._get_item(event_id)
                 if item is None:
                     raise SccEventNotFound(f"SCC event {event_id!r} is not in table {self.table_name!r} (yet)")
@@ -137,18 +141,19 @@ class SccEventsTableHook(AwsBaseHook):
                             removed_lines,
                         )
                     return report
-                if round_number == MAX_SCRUB_ROUNDS:
-                    break
+                if scrub_round.retry_state.attempt_number > MAX_SCRUB_ROUNDS:
+                    raise ScrubNotConfirmed(
+                        f"SCC event {event_id!r} still holds money after {MAX_SCRUB_ROUNDS} scrub rounds: "
+                        f"attributes {plan.money_attributes or 'none'}, "
+                        f"{'money lines in notes' if plan.notes != plan.scrubbed_notes else 'notes clean'}"
+                    )
                 if self._update_item(event_id, plan):
                     removed.extend(a for a in plan.money_attributes if a not in removed)
                     removed_lines += plan.removed_lines
                 else:
                     self.log.info("SCC event %s changed while being scrubbed; reading it again", event_id)
-        raise ScrubNotConfirmed(
-            f"SCC event {event_id!r} still holds money after {MAX_SCRUB_ROUNDS} scrub rounds: "
-            f"attributes {plan.money_attributes or 'none'}, "
-            f"{'money lines in notes' if plan.notes != plan.scrubbed_notes else 'notes clean'}"
-        )
+                raise _ReadAgain
+        raise AssertionError("unreachable: tenacity returns or raises")
 
     def _plan(self, item: dict[str, Any]) -> _ScrubPlan:
         is_money_attribute, scrub_notes = self._rules()
@@ -205,12 +210,8 @@ class SccEventsTableHook(AwsBaseHook):
     def _rules(self) -> tuple[Callable[[str], bool], Callable[[str], str]]:
         is_money_attribute, scrub_notes = self._is_money_attribute, self._scrub_notes
         if is_money_attribute is None or scrub_notes is None:
-            from charter_pipeline import crew
+            from charter_pipeline import money_words
 
-            is_money_attribute = is_money_attribute or crew.is_money_attribute
-            scrub_notes = scrub_notes or crew.scrub_notes
+            is_money_attribute = is_money_attribute or money_words.is_money_attribute
+            scrub_notes = scrub_notes or money_words.scrub_notes
         return is_money_attribute, scrub_notes
-
-    def _secrets(self) -> list[str | None]:
-        config = self.conn_config
-        return [config.aws_access_key_id, config.aws_secret_access_key, config.aws_session_token]

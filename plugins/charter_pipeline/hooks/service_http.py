@@ -2,10 +2,13 @@
 
 The connection's ``host`` is the service's base URL with its scheme, possibly with a path such as an API
 Gateway stage (``https://abc.execute-api.us-west-2.amazonaws.com/prod``); its ``password`` is the secret,
-sent in a header chosen by the subclass. Retries and timeouts come from ``policy.HTTP_POLICY``.
+sent in a header chosen by the subclass. Retries and timeouts come from ``policy.HTTP_POLICY``, through tenacity.
 
 Creating is the one thing that must never happen twice (CONTRACT.md sections 5, 6 and 8): ``create_once``
 POSTs once and, whenever the answer is lost, asks the service (GET by external id) before trying again.
+
+Not the http provider's ``HttpHook``: its ``schema`` is the URL scheme (ours hold the API stage), it follows
+redirects, and one AirflowException stands for every status. Its retrying is ours: tenacity around one attempt.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from charter_pipeline.hooks.policy import (
     ServiceError,
     ServiceRejected,
     ServiceUnavailable,
+    Transient,
     parse_retry_after,
     redact,
     truncate,
@@ -35,16 +39,6 @@ if TYPE_CHECKING:
 
 IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "PUT", "PATCH", "DELETE"})
 _TRANSIENT_STATUSES = frozenset({429}) | frozenset(range(500, 600))
-
-
-class _Transient(Exception):
-    """One attempt failed in a way that may not be final (429, 5xx, timeout, dropped connection)."""
-
-    def __init__(self, reason: str, *, status: int | None = None, retry_after: float | None = None) -> None:
-        super().__init__(reason)
-        self.reason = reason
-        self.status = status
-        self.retry_after = retry_after
 
 
 def base_url_of(conn: Connection) -> str:
@@ -118,15 +112,6 @@ class ServiceHttpHook(BaseHook):
         self._base_url = ""
         self._secrets: tuple[str, ...] = ()
 
-    @classmethod
-    def get_ui_field_behaviour(cls) -> dict[str, Any]:
-        """The Airflow UI form: only the base URL and the secret matter."""
-        return {
-            "hidden_fields": ["login", "schema", "port", "extra"],
-            "relabeling": {"host": "Base URL (with scheme and stage)", "password": "Secret"},
-            "placeholders": {"host": "https://abc.execute-api.us-west-2.amazonaws.com/prod"},
-        }
-
     def auth_headers(self, secret: str) -> dict[str, str]:
         """The header(s) that carry the secret; each service has its own."""
         raise NotImplementedError
@@ -162,25 +147,34 @@ class ServiceHttpHook(BaseHook):
             self._session.close()
             self._session = None
 
-    def request(self, method: str, path: str, *, json: Any = None, params: Mapping[str, str] | None = None) -> Any:
+    @property
+    def secrets(self) -> tuple[str, ...]:
+        """The connection's secret and login (reads the connection on first use), to keep them out of any text."""
+        self.get_conn()
+        return self._secrets
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        json: Any = None,
+        params: Mapping[str, str] | None = None,
+        repeat_safe: bool = False,
+    ) -> Any:
         """One call, answered with the parsed JSON body (None when empty).
 
         GET, PATCH, PUT and DELETE are retried on 429/5xx/timeouts/dropped connections (PATCH with the same body
-        is idempotent); POST is tried once (use ``create_once``). Raises ServiceAuthError on 401/403,
-        ServiceRejected on other 4xx, ServiceUnavailable when retries run out.
+        is idempotent); POST is tried once (use ``create_once``) unless ``repeat_safe`` says the service drops a
+        repeat itself. Raises ServiceAuthError on 401/403, ServiceRejected on other 4xx, ServiceUnavailable when
+        retries run out.
         """
         method = method.upper()
-        attempts = self.policy.attempts if method in IDEMPOTENT_METHODS else 1
-        last: _Transient | None = None
-        for attempt in range(1, attempts + 1):
-            if last is not None:
-                self.policy.wait(attempt - 1, last.retry_after)
-            try:
-                return self._attempt(method, path, json=json, params=params)
-            except _Transient as exc:
-                last = exc
-        assert last is not None
-        raise self._unavailable(method, path, last, attempts)
+        attempts = self.policy.attempts if method in IDEMPOTENT_METHODS or repeat_safe else 1
+        try:
+            return self.policy.retrying(attempts=attempts)(self._attempt, method, path, json=json, params=params)
+        except Transient as exc:
+            raise self._unavailable(method, path, exc, attempts) from None
 
     def create_once(
         self,
@@ -195,37 +189,37 @@ class ServiceHttpHook(BaseHook):
         After any ambiguous failure (timeout, dropped connection, 5xx, 429, a 2xx without an id) the record may
         or may not exist, so before each retry ``find()`` (the GET by external id) is asked and its id returned
         if it has one. A 409 Conflict is also answered by ``find()``. Other 4xx are final and never retried.
-        When retries run out, ``find()`` is asked one last time before ServiceUnavailable is raised.
+        When retries run out, ``find()`` is asked one last time (after the policy's wait) before
+        ServiceUnavailable is raised: ``attempts`` POSTs and ``attempts`` lookups at most.
         """
-        last: _Transient | None = None
-        for attempt in range(1, self.policy.attempts + 1):
-            if last is not None:
-                self.policy.wait(attempt - 1, last.retry_after)
-                found = find()
-                if found:
+        posts = self.policy.attempts
+        last = Transient("no attempt made")
+        for attempt in self.policy.retrying(attempts=posts + 1):
+            with attempt:
+                number = attempt.retry_state.attempt_number
+                if number > 1 and (found := find()):
                     self.log.info("%s: POST %s answer was lost; found the record %s", self.service_name, path, found)
                     return found
-            try:
-                body = self._attempt("POST", path, json=payload)
-            except _Transient as exc:
-                last = exc
-                continue
-            except ServiceRejected as exc:
-                if exc.status == 409 and (found := find()):
-                    self.log.info("%s: POST %s conflicted with existing record %s", self.service_name, path, found)
-                    return found
-                raise
-            record_id = body.get(id_field) if isinstance(body, dict) else None
-            if isinstance(record_id, str | int) and not isinstance(record_id, bool) and str(record_id):
-                return str(record_id)
-            last = _Transient(f"answered without {id_field!r}")
-        assert last is not None
-        self.policy.wait(self.policy.attempts, last.retry_after)
-        found = find()
-        if found:
-            self.log.info("%s: POST %s answer was lost; found the record %s", self.service_name, path, found)
-            return found
-        raise self._unavailable("POST", path, last, self.policy.attempts)
+                if number > posts:
+                    raise self._unavailable("POST", path, last, posts)
+                try:
+                    return self._post_for_id(path, payload, id_field)
+                except Transient as exc:
+                    last = exc
+                    raise
+                except ServiceRejected as exc:
+                    if exc.status == 409 and (found := find()):
+                        self.log.info("%s: POST %s conflicted with existing record %s", self.service_name, path, found)
+                        return found
+                    raise
+        raise AssertionError("unreachable: tenacity returns or raises")
+
+    def _post_for_id(self, path: str, payload: Mapping[str, Any], id_field: str) -> str:
+        body = self._attempt("POST", path, json=payload)
+        record_id = body.get(id_field) if isinstance(body, dict) else None
+        if isinstance(record_id, str | int) and not isinstance(record_id, bool) and str(record_id):
+            return str(record_id)
+        raise Transient(f"answered without {id_field!r}")
 
     def _attempt(self, method: str, path: str, *, json: Any = None, params: Mapping[str, str] | None = None) -> Any:
         session = self.get_conn()
@@ -242,7 +236,7 @@ class ServiceHttpHook(BaseHook):
             elapsed = (time.monotonic() - started) * 1000
             kind = "timed out" if isinstance(exc, requests.Timeout) else "dropped the connection"
             self.log.info("%s %s %s -> %s after %.0f ms", self.service_name, method, path, kind, elapsed)
-            raise _Transient(kind) from None
+            raise Transient(kind) from None
         except requests.RequestException as exc:
             raise ServiceError(
                 f"{self.service_name} {method} {path} failed: {self._safe(type(exc).__name__ + ': ' + str(exc))}"
@@ -259,7 +253,7 @@ class ServiceHttpHook(BaseHook):
             )
         if status in _TRANSIENT_STATUSES:
             retry_after = parse_retry_after(response.headers.get("Retry-After")) if status in (429, 503) else None
-            raise _Transient(
+            raise Transient(
                 f"HTTP {status}: {self._safe(service_message(response))}", status=status, retry_after=retry_after
             )
         if 300 <= status < 400:
@@ -281,7 +275,7 @@ class ServiceHttpHook(BaseHook):
             return response.json()
         except ValueError:
             if method == "POST":
-                raise _Transient(f"HTTP {status} with a body that is not JSON") from None
+                raise Transient(f"HTTP {status} with a body that is not JSON") from None
             raise ServiceRejected(
                 f"{self.service_name} answered {method} {path} (HTTP {status}) with a body that is not JSON",
                 status=status,
@@ -290,9 +284,10 @@ class ServiceHttpHook(BaseHook):
     def _safe(self, text: str) -> str:
         return truncate(redact(text, self._secrets))
 
-    def _unavailable(self, method: str, path: str, last: _Transient, attempts: int) -> ServiceUnavailable:
+    def _unavailable(self, method: str, path: str, last: Transient, attempts: int) -> ServiceUnavailable:
         return ServiceUnavailable(
-            f"{self.service_name} did not complete {method} {path} after {attempts} attempt(s): {last.reason}",
+            f"{self.service_name} did not complete {method} {path or '(its URL)'} after {attempts} attempt(s): "
+            f"{last.reason}",
             status=last.status,
         )
 

@@ -7,9 +7,12 @@ answer was lost is found, not repeated (CONTRACT.md section 8).
 
 Each step acts on the newest snapshot the ledger holds for its booking, never on the one frozen in its run's XCom
 (issue 14): a task of an older run, cleared after a later run moved the booking, does the newest snapshot's work,
-which is usually nothing, since the later run did it. Its record in the ledger is conditional on that snapshot
-still being the recorded one; when a newer one was recorded while the step ran (a poll at the same moment), the
-step does its work again for that one, so whatever it sent last is the newest.
+which is usually nothing, since the later run did it. So nothing a step acts on comes from an upstream task's XCom:
+the calendar computes the financials of the snapshot it acts on, the scrub takes the SCC event id and the
+invalidation the page from the ledger, where the upstream step recorded them (one source for each value). Its
+record in the ledger is conditional on that snapshot still being the recorded one; when a newer one was recorded
+while the step ran (a poll at the same moment), the step does its work again for that one, so whatever it sent last
+is the newest.
 """
 
 from __future__ import annotations
@@ -22,32 +25,27 @@ from typing import TYPE_CHECKING, Any
 from charter_pipeline.booking import Booking
 from charter_pipeline.config import PipelineConfig
 from charter_pipeline.crew import external_ref
-from charter_pipeline.ledger import (
-    LedgerRecord,
-)
-from charter_pipeline.service_state import changed_fields, payload_hash, pick_existing
-from charter_pipeline.task_runtime import ConfiguredHooks, describe
+from charter_pipeline.ledger import SNAPSHOT_ROUNDS, LedgerRecord, skipped_result
+from charter_pipeline.service_state import ServiceStatus, changed_fields, payload_hash, pick_existing
+from charter_pipeline.task_runtime import describe
 
 if TYPE_CHECKING:
-    pass
+    from charter_pipeline.task_runtime import Hooks
 
 log = logging.getLogger(__name__)
 
-# How often a step does its work again because a newer snapshot was recorded while it ran; beyond that the task
-# fails and Airflow's retry starts it afresh (each new snapshot needs a poll, so this is never reached in practice).
-SNAPSHOT_ROUNDS = 3
 
+class BookingSteps:
+    """The steps of one booking's mapped group, on the task's hooks."""
 
-class BookingSteps(ConfiguredHooks):
-    """The steps of one booking's mapped group. Hooks are made on first use, inside the task."""
-
-    def __init__(self, config: PipelineConfig, item: Mapping[str, Any]) -> None:
+    def __init__(self, config: PipelineConfig, item: Mapping[str, Any], hooks: Hooks) -> None:
         self.config = config
+        self.ledger, self.calendar_hook, self.scc_hook = hooks.records, hooks.calendar, hooks.scc
+        self.scc_table, self.portal = hooks.scc_table, hooks.portal
         self.item = item
         self.booking = Booking.from_dict(item["booking"])
         self.fp: str = item["fingerprint"]
         self.booking_id: str = item["booking_id"]
-        self.run_fp: str = item["fingerprint"]  # the snapshot this run read; self.fp is the one acted on
 
     def record(self) -> LedgerRecord:
         """The booking's record, read now; it also settles the snapshot the step acts on (``self.booking``,
@@ -68,40 +66,41 @@ class BookingSteps(ConfiguredHooks):
 
     def newest(self, step: Callable[[LedgerRecord], dict[str, Any]]) -> dict[str, Any]:
         """Run ``step`` on the booking's newest snapshot, again if a newer one was recorded while it ran."""
-        from charter_pipeline.hooks.ledger import StaleSnapshot
+        from charter_pipeline.stores.booking_records import StaleSnapshot
 
         for _ in range(SNAPSHOT_ROUNDS - 1):
             try:
                 return step(self.record())
             except StaleSnapshot:
-                log.warning("%s: a newer snapshot was recorded while this step ran; doing it for that one.", self.label)
+                log.warning(
+                    "%s: a newer snapshot was recorded while this step ran; doing it for that one.", self.booking.label
+                )
         return step(self.record())
-
-    @property
-    def label(self) -> str:
-        return self.booking.label
 
     @contextmanager
     def recording_failure(self, step: str) -> Iterator[None]:
         """Whatever goes wrong in ``step`` is written to the ledger (for the summary and the next poll), then
         raised for Airflow to retry or fail. Only while the snapshot it acted on is the recorded one: an older
         snapshot's failure says nothing about the newer one."""
-        from charter_pipeline.hooks.ledger import StaleSnapshot
+        from charter_pipeline.publishing.desk_alerts import failure_kind
+        from charter_pipeline.stores.booking_records import StaleSnapshot
 
         try:
             yield
         except Exception as exc:
             try:
-                self.ledger.record_failure(self.booking_id, step, describe(exc), fingerprint=self.fp)
+                self.ledger.record_failure(
+                    self.booking_id, step, describe(exc), fingerprint=self.fp, kind=failure_kind(exc)
+                )
             except StaleSnapshot:
                 log.warning(
-                    "%s: %s failed for a snapshot that is no longer the newest; not recorded.", self.label, step
+                    "%s: %s failed for a snapshot that is no longer the newest; not recorded.", self.booking.label, step
                 )
             except Exception:  # the original error matters more than the bookkeeping one
                 log.warning("Could not record the failure of %s in the ledger.", step)
             raise
 
-    # 1. financials: pure
+    # 1. financials: pure, of this run's snapshot, for the log and the XCom (the calendar computes its own)
     def financials(self) -> dict[str, str]:
         from charter_pipeline.money import compute_financials
 
@@ -133,25 +132,23 @@ class BookingSteps(ConfiguredHooks):
         return self.ledger.claim_session_id(self.booking_id, recovered or new_session_id()), entries
 
     # 2. calendar entry
-    def calendar(self, money: Mapping[str, str]) -> dict[str, Any]:
+    def calendar(self) -> dict[str, Any]:
         with self.recording_failure("calendar"):
-            return self.newest(lambda record: self._calendar(record, money))
+            return self.newest(self._calendar)
 
-    def _calendar(self, record: LedgerRecord, money: Mapping[str, str]) -> dict[str, Any]:
+    def _calendar(self, record: LedgerRecord) -> dict[str, Any]:
         from charter_pipeline.calendar_entry import calendar_entry_payload
         from charter_pipeline.crew import assigned_crew
-        from charter_pipeline.money import Financials, compute_financials
+        from charter_pipeline.money import compute_financials
 
-        if self.fp != self.run_fp:  # the financials task's XCom is of this run's snapshot: not the newest
-            money = compute_financials(self.booking, self.config.rates).to_dict()
         ref = external_ref(self.booking_id)
         session_id, entries = self.session_id(record)
         payload = calendar_entry_payload(
             self.booking,
-            Financials.from_dict(money),
+            compute_financials(self.booking, self.config.rates),
             assigned_crew(self.booking, self.config),
             guest_url=self.config.guest_url(session_id),
-            status="confirmed" if self.booking.is_charter else "cancelled",
+            status=ServiceStatus.of(self.booking),
             config=self.config,
         )
         wanted = payload_hash(payload)
@@ -193,14 +190,15 @@ class BookingSteps(ConfiguredHooks):
             return self.newest(self._scc_event)
 
     def _scc_event(self, record: LedgerRecord) -> dict[str, Any]:
-        from charter_pipeline.crew import assigned_crew, proper_names, scc_event_payload, scrub_notes
+        from charter_pipeline.crew import assigned_crew, scc_event_payload
+        from charter_pipeline.money_words import proper_names, scrub_notes
 
         ref = external_ref(self.booking_id)
         if self.booking.is_charter:
             payload = scc_event_payload(self.booking, self.config, assigned_crew(self.booking, self.config))
             wanted = payload_hash(payload)
         else:
-            payload, wanted = {}, payload_hash({"status": "cancelled"})
+            payload, wanted = {}, payload_hash({"status": ServiceStatus.CANCELLED})
         if record.scc_event_id and record.scc_hash == wanted:
             result = f"{record.scc_event_id} already up to date"
             self.ledger.record_step(self.booking_id, "scc", self.fp, result)
@@ -211,7 +209,7 @@ class BookingSteps(ConfiguredHooks):
         if not self.booking.is_charter:
             if existing is None:
                 event_id, result, changed = "", "no SCC event to cancel", False
-            elif existing.get("status") == "cancelled":
+            elif existing.get("status") == ServiceStatus.CANCELLED:
                 event_id, result, changed = str(existing["event_id"]), "SCC event already cancelled", False
             else:
                 event_id = str(existing["event_id"])
@@ -228,8 +226,8 @@ class BookingSteps(ConfiguredHooks):
             seen_notes = scrub_notes(str(existing.get("notes") or "")).rstrip()
             if seen_notes != str(payload.get("notes") or "").rstrip():
                 diff["notes"] = payload.get("notes")
-            if existing.get("status") == "cancelled":
-                diff["status"] = "confirmed"  # a cancelled booking that came back approved sails again
+            if existing.get("status") == ServiceStatus.CANCELLED:
+                diff["status"] = ServiceStatus.CONFIRMED  # a cancelled booking that came back approved sails again
             if diff:
                 self.scc_hook.update_event(event_id, diff, names=proper_names(payload))
                 result = f"updated {event_id} ({', '.join(sorted(diff))})"
@@ -242,12 +240,12 @@ class BookingSteps(ConfiguredHooks):
         return {"event_id": event_id, "changed": changed, "result": result}
 
     # 4. the notes scrub on the SCC item
-    def scrub(self, scc: Mapping[str, Any]) -> dict[str, Any]:
+    def scrub(self) -> dict[str, Any]:
         with self.recording_failure("scrub"):
-            return self.newest(lambda record: self._scrub(record, scc))
+            return self.newest(self._scrub)
 
-    def _scrub(self, record: LedgerRecord, scc: Mapping[str, Any]) -> dict[str, Any]:
-        event_id = str(scc.get("event_id") or "") or record.scc_event_id
+    def _scrub(self, record: LedgerRecord) -> dict[str, Any]:
+        event_id = record.scc_event_id  # recorded by the SCC step, the scrub's upstream
         if not event_id:
             result = "no SCC event to scrub"
         else:
@@ -272,59 +270,51 @@ class BookingSteps(ConfiguredHooks):
             result = "guest page retired after the charter; not published again"
             self.ledger.record_step(self.booking_id, "page", self.fp, result)
             log.info("%s: %s", self.booking.label, result)
-            return {"session_id": record.session_id, "page_hash": record.page_hash, "guest_url": "",
-                    "found_in_bucket": True, "result": result}  # fmt: skip
+            return {"session_id": record.session_id, "page_hash": record.page_hash, "guest_url": "", "result": result}
         session_id, _ = self.session_id(record)
         render = render_guest_page if self.booking.is_charter else render_cancelled_page
         html = render(self.booking, self.config, session_id)
         digest = page_hash(html)
         guest_url = self.config.guest_url(session_id)
-        found = False
+        invalidated = ""
         if record.page_hash == digest:
             result = "page already up to date"
         elif not record.page_hash and self.portal.uploaded_page_hash(session_id) == digest:
             # The ledger forgot this page (a wiped ledger) but the bucket has it, byte for byte: it was
             # uploaded, and invalidated, by an earlier run. Uploading again would only invalidate again.
-            found, result = True, "page already in the bucket"
+            invalidated, result = digest, "page already in the bucket"
         else:
             key = self.portal.upload_page(session_id, html, digest)
             result = f"uploaded s3://{self.config.guest_bucket}/{key}"
-        self.ledger.record_step(self.booking_id, "page", self.fp, result, page_hash=digest)
+        self.ledger.record_step(
+            self.booking_id, "page", self.fp, result, page_hash=digest, invalidated_hash=invalidated
+        )
         log.info("%s: %s, %s", self.booking.label, result, guest_url)
-        return {
-            "session_id": session_id,
-            "page_hash": digest,
-            "guest_url": guest_url,
-            "found_in_bucket": found,
-            "result": result,
-        }
+        return {"session_id": session_id, "page_hash": digest, "guest_url": guest_url, "result": result}
 
     # 6. the CloudFront invalidation
-    def invalidation(self, page: Mapping[str, Any]) -> dict[str, Any]:
+    def invalidation(self) -> dict[str, Any]:
         with self.recording_failure("invalidation"):
-            return self.newest(lambda record: self._invalidation(record, page))
+            return self.newest(self._invalidation)
 
-    def _invalidation(self, record: LedgerRecord, page: Mapping[str, Any]) -> dict[str, Any]:
+    def _invalidation(self, record: LedgerRecord) -> dict[str, Any]:
         if record.retired:
             result = "guest page retired after the charter; aftercare made its one invalidation"
             self.ledger.record_step(self.booking_id, "invalidation", self.fp, result)
             log.info("%s: %s", self.booking.label, result)
             return {"invalidation_id": "", "result": result}
-        session_id, digest = str(page["session_id"]), str(page["page_hash"])
-        found = bool(page.get("found_in_bucket"))
-        if record.page_hash and record.page_hash != digest:
-            # Another page step (of a later run, or of the newest snapshot) uploaded a page after the one this
-            # task was handed: the bucket holds that one, so that is what CloudFront must show.
-            if record.step_fingerprints.get("page") != self.fp:
-                result = "the newest snapshot's page is not uploaded yet; the step that uploads it invalidates it"
-                log.info("%s: %s; nothing done.", self.label, result)
-                return {"invalidation_id": "", "result": result}
-            session_id, digest, found = record.session_id or session_id, record.page_hash, False
+        # What the bucket holds, as the page step recorded it (its own, or a later one's: the newest upload).
+        session_id, digest = record.session_id, record.page_hash
+        if not digest:
+            result = "the newest snapshot's page is not uploaded yet; the step that uploads it invalidates it"
+            log.info("%s: %s; nothing done.", self.booking.label, result)
+            return {"invalidation_id": "", "result": result}
         invalidation_id = ""
-        if record.invalidated_hash == digest or found:
+        unchanged = record.invalidated_hash == digest
+        if unchanged:
             result = "page unchanged since its last invalidation"
         elif not self.config.cloudfront_distribution_id:
-            result = "skipped: cloudfront_distribution_id is empty"
+            result = skipped_result("cloudfront_distribution_id is empty")
             log.info("%s: invalidation skipped because cloudfront_distribution_id is empty.", self.booking.label)
         else:
             invalidation_id = self.portal.invalidate_page(session_id, digest) or ""
@@ -335,7 +325,7 @@ class BookingSteps(ConfiguredHooks):
             self.fp,
             result,
             invalidation_id=invalidation_id,
-            invalidated_hash=digest if invalidation_id or result.startswith("page unchanged") else "",
+            invalidated_hash=digest if invalidation_id or unchanged else "",
         )
         log.info("%s: %s", self.booking.label, result)
         return {"invalidation_id": invalidation_id, "result": result}

@@ -10,15 +10,14 @@ from collections.abc import Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from enum import StrEnum
-from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from charter_pipeline.booking import Booking, fingerprint
 from charter_pipeline.config import PipelineConfig
 from charter_pipeline.ledger import (
-    RECORDED_NOT_A_CHARTER,
-    RECORDED_PAST,
+    SNAPSHOT_ROUNDS,
     Action,
+    BookingState,
     LedgerRecord,
     decide,
     is_newer,
@@ -28,15 +27,13 @@ from charter_pipeline.ledger import (
 
 if TYPE_CHECKING:
     from charter_pipeline.exports import Candidate, RawRow, RowProblem
-    from charter_pipeline.hooks.exports import ExportFile, ExportsHook
-    from charter_pipeline.hooks.ledger import LedgerHook
+    from charter_pipeline.hooks.exports import ExportFile
+    from charter_pipeline.task_runtime import Hooks
 
 log = logging.getLogger(__name__)
 
 
 QUARANTINE_LISTED = 50
-# How often the poll weighs a booking again when another poll recorded a snapshot of it at the same moment.
-SNAPSHOT_ROUNDS = 3
 # A progress line every this many rows when an export is large.
 PROGRESS_EVERY = 10_000
 
@@ -102,35 +99,16 @@ def work_item(booking: Booking, fp: str, action: Action, record: LedgerRecord | 
 class Poll:
     """Collects the bookings a run must work on: from new export files, the backlog, or one manual booking."""
 
-    def __init__(
-        self,
-        config: PipelineConfig,
-        now: datetime,
-        *,
-        ledger: LedgerHook | None = None,
-        exports: ExportsHook | None = None,
-    ) -> None:
+    def __init__(self, config: PipelineConfig, now: datetime, hooks: Hooks) -> None:
         self.config = config
         self.now = now
-        self._ledger = ledger
-        self._exports = exports
+        self.records, self.poll_state, self.exports = hooks.records, hooks.poll_state, hooks.exports
+        self.hooks = hooks
         self.intake = Intake()
-
-    @cached_property
-    def ledger(self) -> LedgerHook:
-        from charter_pipeline.hooks.ledger import LedgerHook
-
-        return self._ledger or LedgerHook(self.config.ledger_table)
-
-    @cached_property
-    def exports(self) -> ExportsHook:
-        from charter_pipeline.hooks.exports import ExportsHook
-
-        return self._exports or ExportsHook()
 
     @property
     def outside_calls(self) -> int:
-        return self.ledger.calls + getattr(self.exports, "calls", 0)
+        return self.hooks.ledger.calls + getattr(self.exports, "calls", 0)
 
     def manual(self, raw: Mapping[str, Any], triggered_at: datetime | None = None) -> Intake:
         """One booking from the trigger form. Validated before any outside call (CONTRACT.md section 1).
@@ -149,11 +127,11 @@ class Poll:
             booking = replace(booking, updated_at=received.astimezone(UTC))
         source = Source(file="manual trigger", last_modified=received, row=1)
         candidate = Candidate(booking=booking, source=source)
-        state = self.ledger.get_poll_state()
-        records = self.ledger.get_many([booking.booking_id])
+        state = self.poll_state.get_poll_state()
+        records = self.records.get_many([booking.booking_id])
         recorded = records.get(booking.booking_id)
         state.backlog = self._decide({booking.booking_id: candidate}, records, state.backlog, revisit_backlog=False)
-        self.ledger.save_poll_state(state)
+        self.poll_state.save_poll_state(state)
         self.intake.manual = manual_outcome(booking, self.intake, recorded)
         return self.intake
 
@@ -166,7 +144,7 @@ class Poll:
 
     def _scheduled(self) -> Intake:
         files = self.exports.list_exports(self.config.exports_uri, exclude_uri=self.config.quarantine_uri)
-        state = self.ledger.get_poll_state()
+        state = self.poll_state.get_poll_state()
         new_files = [f for f in files if state.files.get(f.uri) != f.version]
         log.info(
             "Exports at %s: %d file(s), %d new; %d booking(s) waiting from earlier runs.",
@@ -184,7 +162,7 @@ class Poll:
         named = {row.booking_id for _, rows in read for row in rows if row.booking_id}
         # Two ledger reads. The first fetches a summary of every booking the files name by their CSV cells, which
         # is enough to recognise the rows read before; only those that may change something are parsed.
-        summaries = self.ledger.get_summaries(named)
+        summaries = self.records.get_summaries(named)
         sifted = sift(
             [(export.uri, export.last_modified, rows) for export, rows in read],
             summaries,
@@ -205,14 +183,14 @@ class Poll:
                 len(problems),
             )
         # The second fetches whole records of the bookings left to decide: those rows, and the backlog.
-        records = self.ledger.get_many((sifted.newest.keys() | set(state.backlog)) - sifted.settled)
+        records = self.records.get_many((sifted.newest.keys() | set(state.backlog)) - sifted.settled)
         for booking_id in sifted.settled:
             self.intake.counts["recorded_only" if summaries[booking_id].recorded_only else "unchanged"] += 1
         state.backlog = self._decide(
             sifted.newest, records, state.backlog, settled=sifted.settled, revisit_backlog=True
         )
         state.files.update({f.uri: f.version for f in new_files})
-        self.ledger.save_poll_state(state)
+        self.poll_state.save_poll_state(state)
         log.info("Poll done with %d outside calls.", self.outside_calls)
         return self.intake
 
@@ -236,14 +214,8 @@ class Poll:
 
     def _quarantine(self, export: ExportFile, problems: list[RowProblem]) -> None:
         for problem in problems:
-            record = {
-                "source": problem.source,
-                "row": problem.row,
-                "reason": problem.reason,
-                "raw": problem.raw,
-                "export_version": export.version,
-                "quarantined_at": self.now.isoformat(),
-            }
+            # The contract's four fields (RowProblem), then when and from which version of the file.
+            record = {**problem.to_dict(), "export_version": export.version, "quarantined_at": self.now.isoformat()}
             # The name is derived from the file version and row, so re-reading a file overwrites, never duplicates.
             stem = export.name.rsplit("/", 1)[-1]
             version = hashlib.sha256(export.version.encode()).hexdigest()[:10]
@@ -266,7 +238,7 @@ class Poll:
     ) -> list[str]:
         """Record newer snapshots, decide what each booking needs, fill ``intake.work``, and return the new
         backlog: every booking still owed work. A manual trigger does not revisit the backlog, only keeps it."""
-        from charter_pipeline.hooks.ledger import StaleSnapshot
+        from charter_pipeline.stores.booking_records import StaleSnapshot
 
         existing = dict(records)
         decisions: dict[str, tuple[Booking, str, Action]] = {}
@@ -277,14 +249,14 @@ class Poll:
             saved.update((record.booking_id, record) for record in to_save)
             try:
                 if to_save:
-                    self.ledger.save_snapshots(to_save, existing)
+                    self.records.save_snapshots(to_save, existing)
                 break
             except StaleSnapshot as lost:
                 for booking_id in lost.booking_ids:
                     saved.pop(booking_id, None)
                 # Another poll recorded a snapshot of these bookings since they were read: weigh ours against it.
                 log.info("A newer snapshot was recorded meanwhile for %s; deciding again.", ", ".join(lost.booking_ids))
-                fresh = self.ledger.get_many(lost.booking_ids)
+                fresh = self.records.get_many(lost.booking_ids)
                 for booking_id in lost.booking_ids:
                     decisions.pop(booking_id, None)
                     records.pop(booking_id, None)
@@ -295,8 +267,8 @@ class Poll:
         else:
             raise StaleSnapshot(pending)
         if saved:
-            # The staff page finds upcoming charters by the month they start in (hooks/ledger.py index_charters).
-            self.ledger.index_charters(saved.values())
+            # The staff page finds upcoming charters by the month they start in (stores/charter_index.py).
+            self.hooks.charter_index.index_charters(saved.values())
 
         for booking_id in backlog if revisit_backlog else []:
             record = records.get(booking_id)
@@ -356,8 +328,9 @@ class Poll:
                 or record.row_digest != candidate.source.row_digest  # stored, so the next poll can skip this row
                 or record.snapshot != booking.to_dict()
             ):
+                state: str
                 if action.needs_work:
-                    state = "pending"
+                    state = BookingState.PENDING
                 elif action is Action.UNCHANGED and record is not None:
                     state = record.state  # a re-export with a newer Updated At: only the ordering key moves
                 else:
@@ -378,8 +351,14 @@ def _with_progress(rows: Sequence[RawRow], name: str) -> Iterator[RawRow]:
         yield row
 
 
-def _record_only_state(action: Action) -> str:
-    return {Action.RECORD_PAST: RECORDED_PAST, Action.RECORD_ONLY: RECORDED_NOT_A_CHARTER}.get(action, "recorded")
+def _record_only_state(action: Action) -> BookingState:
+    return _RECORD_ONLY_STATES.get(action, BookingState.RECORDED)
+
+
+_RECORD_ONLY_STATES = {
+    Action.RECORD_PAST: BookingState.RECORDED_PAST,
+    Action.RECORD_ONLY: BookingState.RECORDED_NOT_A_CHARTER,
+}
 
 
 def _record_only_reason(action: Action, booking: Booking) -> str:

@@ -5,37 +5,49 @@ from __future__ import annotations
 import logging
 from collections import Counter
 from collections.abc import Mapping
+from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
 from charter_pipeline.booking import Booking
 from charter_pipeline.config import PipelineConfig
 from charter_pipeline.crew import default_crew_note, roster_boats
-from charter_pipeline.ledger import (
-    Action,
-    LedgerRecord,
-)
+from charter_pipeline.ledger import Action, BookingState, LedgerRecord
 
 if TYPE_CHECKING:
-    from charter_pipeline.hooks.ledger import LedgerHook
+    from charter_pipeline.task_runtime import Hooks
 
 log = logging.getLogger(__name__)
 
 
-OUTCOME_OF_ACTION = {Action.PUBLISH: "published", Action.UPDATE: "updated", Action.CANCEL: "cancelled"}
+class Outcome(StrEnum):
+    """A booking's outcome in the run's summary (its row and its count), as the table spells it."""
+
+    PUBLISHED = "published"
+    UPDATED = "updated"
+    CANCELLED = "cancelled"
+    FAILED = "failed"
+    # A later run (or poll) recorded a newer snapshot: that run settles it (a summary rerun after the fact).
+    SUPERSEDED = "superseded"
+
+
+OUTCOME_OF_ACTION = {
+    Action.PUBLISH: Outcome.PUBLISHED,
+    Action.UPDATE: Outcome.UPDATED,
+    Action.CANCEL: Outcome.CANCELLED,
+}
 
 
 def summarize(
     config: PipelineConfig,
     intake: Mapping[str, Any] | None,
     work: list[dict[str, Any]] | None,
-    *,
-    ledger: LedgerHook | None = None,
+    hooks: Hooks,
 ) -> dict[str, Any]:
     """Settle each booking's outcome from the ledger (the truth, whatever the task states say), take the ones in
     sync out of the backlog, and return the run's table."""
-    from charter_pipeline.hooks.ledger import LedgerHook, StaleSnapshot
+    from charter_pipeline.stores.booking_records import StaleSnapshot
 
-    ledger = ledger or LedgerHook(config.ledger_table)
+    ledger, poll_states = hooks.records, hooks.poll_state
     work = work or []
     counts: Counter[str] = Counter()
     for name, value in ((intake or {}).get("counts") or {}).items():
@@ -50,30 +62,33 @@ def summarize(
         if record is not None and record.fingerprint and record.fingerprint != item["fingerprint"]:
             # A later run (or poll) recorded a newer snapshot: this run's outcome is that one's to settle. A summary
             # reports; rerun after the fact (issue 14) it must not fail the run nor mark a healthy booking failed.
-            counts["superseded"] += 1
+            counts[Outcome.SUPERSEDED] += 1
             log.info(
                 "%s: superseded by a newer snapshot (%s); its state is left as it is.", booking.label, record.source
             )
-            rows.append(_row(config, item, booking, record, "superseded", ""))
+            rows.append(_row(config, item, booking, record, Outcome.SUPERSEDED, ""))
             continue
         in_sync = record is not None and record.in_sync(item["fingerprint"])
-        outcome = OUTCOME_OF_ACTION[Action(item["action"])] if in_sync else "failed"
+        outcome = OUTCOME_OF_ACTION[Action(item["action"])] if in_sync else Outcome.FAILED
         if record is not None:
-            state = ("published" if booking.is_charter else "cancelled") if in_sync else "failed"
+            if not in_sync:
+                state = BookingState.FAILED
+            else:
+                state = BookingState.PUBLISHED if booking.is_charter else BookingState.CANCELLED
             try:
                 ledger.record_state(booking_id, state, clear_error=in_sync, fingerprint=item["fingerprint"])
             except StaleSnapshot:  # a newer snapshot was recorded since the read above
-                counts["superseded"] += 1
-                rows.append(_row(config, item, booking, record, "superseded", ""))
+                counts[Outcome.SUPERSEDED] += 1
+                rows.append(_row(config, item, booking, record, Outcome.SUPERSEDED, ""))
                 continue
         counts[outcome] += 1
         if in_sync:
             done.add(booking_id)
         rows.append(_row(config, item, booking, record, outcome, "" if in_sync else _first_error(record)))
     if done:
-        poll_state = ledger.get_poll_state()
+        poll_state = poll_states.get_poll_state()
         poll_state.backlog = [b for b in poll_state.backlog if b not in done]
-        ledger.save_poll_state(poll_state)
+        poll_states.save_poll_state(poll_state)
     quarantined = list((intake or {}).get("quarantined") or [])
     summary: dict[str, Any] = {
         "counts": {name: counts.get(name, 0) for name in SUMMARY_COUNTS},
@@ -112,7 +127,7 @@ def _row(
     item: Mapping[str, Any],
     booking: Booking,
     record: LedgerRecord | None,
-    outcome: str,
+    outcome: Outcome,
     error: str,
 ) -> dict[str, Any]:
     crew_note = default_crew_note(booking.boat, roster_boats(config)) if booking.is_charter else ""
@@ -173,7 +188,7 @@ def summary_table(summary: Mapping[str, Any]) -> str:
     if summary["bookings"]:
         lines += ["", f"  {'booking':<16} {'guest':<12} {'date':<10}  {'outcome':<10} guest page / error"]
         for row in summary["bookings"]:
-            tail = row["error"] if row["outcome"] == "failed" else row["guest_url"]
+            tail = row["error"] if row["outcome"] == Outcome.FAILED else row["guest_url"]
             lines.append(
                 f"  {row['booking_id'][:16]:<16} {row['guest'][:12]:<12} {row['charter_date']:<10}  "
                 f"{row['outcome']:<10} {tail}"

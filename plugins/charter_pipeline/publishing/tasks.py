@@ -4,7 +4,7 @@ data out for XCom."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any
 
@@ -12,7 +12,7 @@ from charter_pipeline.booking import BookingError
 from charter_pipeline.publishing.booking_steps import BookingSteps
 from charter_pipeline.publishing.poll import ManualOutcome, Poll
 from charter_pipeline.publishing.summary import headline, manual_line, summarize, summary_table
-from charter_pipeline.task_runtime import airflow_errors, pipeline_config
+from charter_pipeline.task_runtime import Hooks, airflow_errors, pipeline_config
 from charter_pipeline.trigger_form import form_title
 
 log = logging.getLogger(__name__)
@@ -53,13 +53,13 @@ def collect_task(params: Mapping[str, Any], triggered_at: datetime | None = None
         raise AirflowFailException(refusal) from None
     if manual_booking is not None:
         with airflow_errors():
-            intake = Poll(config, now).manual(manual_booking, triggered_at)
+            intake = Poll(config, now, Hooks.from_config(config)).manual(manual_booking, triggered_at)
         if intake.manual:
             log.info("Manual booking %s: %s", intake.manual["booking_id"], intake.manual["detail"])
             show_on_run(f"Manual booking {intake.manual['booking_id']}: {intake.manual['detail']}")
     else:
         with airflow_errors():
-            intake = Poll(config, now).scheduled()
+            intake = Poll(config, now, Hooks.from_config(config)).scheduled()
     log.info(
         "%d booking(s) need work this run: %s",
         len(intake.work),
@@ -68,40 +68,55 @@ def collect_task(params: Mapping[str, Any], triggered_at: datetime | None = None
     return intake.as_xcom()
 
 
-def booking_task(item: Mapping[str, Any], step: str, *args: Any) -> Any:
-    """Run one step of a booking's group."""
+# The DAG's step names (``booking_task(item, step)``) and the BookingSteps method each one runs.
+BOOKING_STEPS: dict[str, Callable[..., Any]] = {
+    "financials": BookingSteps.financials,
+    "calendar": BookingSteps.calendar,
+    "scc_event": BookingSteps.scc_event,
+    "scrub": BookingSteps.scrub,
+    "guest_page": BookingSteps.guest_page,
+    "invalidation": BookingSteps.invalidation,
+}
+
+
+def booking_task(item: Mapping[str, Any], step: str) -> Any:
+    """Run one step of a booking's group (on the ledger's newest snapshot, not on upstream XComs)."""
+    run = BOOKING_STEPS.get(step)
+    if run is None:
+        raise ValueError(f"unknown step {step!r}")
     config = pipeline_config()
-    steps = BookingSteps(config, item)
+    steps = BookingSteps(config, item, Hooks.from_config(config))
     with airflow_errors():
-        if step == "financials":
-            return steps.financials()
-        if step == "calendar":
-            return steps.calendar(*args)
-        if step == "scc_event":
-            return steps.scc_event()
-        if step == "scrub":
-            return steps.scrub(*args)
-        if step == "guest_page":
-            return steps.guest_page()
-        if step == "invalidation":
-            return steps.invalidation(*args)
-    raise ValueError(f"unknown step {step!r}")
+        return run(steps)
 
 
 def summary_task(intake: Mapping[str, Any] | None, work: list[dict[str, Any]] | None) -> dict[str, Any]:
     """``run_summary``: log the table, and fail the run (red in the UI) if the intake or any booking failed."""
     from airflow.sdk.exceptions import AirflowFailException
 
+    from charter_pipeline.alerts import AlertDelivery
+    from charter_pipeline.publishing.desk_alerts import desk_alerts_for, tell_the_desk
+
+    config = pipeline_config()
+    hooks = Hooks.from_config(config)
+    summary = summarize(config, intake, work, hooks)
+    log.info("%s", summary_table(summary))
+    # CONTRACT.md section 15: once the outcomes are settled (every booking's tries are spent by now), the desk
+    # hears about the bookings left stuck and those a run completed after a publish_failed.
+    stuck, completed = desk_alerts_for(summary, work or [])
+    summary["desk_alerts"] = [note.to_json() for note in tell_the_desk(stuck, completed, hooks)]
     if intake is None:
         show_on_run("collect_bookings did not finish: nothing was processed (its line says why)")
         raise AirflowFailException("collect_bookings did not finish: nothing was processed (see its log).")
-    config = pipeline_config()
-    summary = summarize(config, intake, work)
-    log.info("%s", summary_table(summary))
     show_on_run(headline(summary))
     failed = summary["counts"]["failed"]
     if failed:
         raise AirflowFailException(f"{failed} booking(s) failed; the next poll retries them. See the table above.")
+    undelivered = [n["booking_id"] for n in summary["desk_alerts"] if not AlertDelivery(n["delivery"]).handled]
+    if undelivered:
+        raise AirflowFailException(
+            f"Every booking is done, but the desk's alert for {', '.join(undelivered)} was not delivered (see above)."
+        )
     manual = summary.get("manual")
     if manual and ManualOutcome(manual["outcome"]) is ManualOutcome.SUPERSEDED:
         # The desk's correction was not applied: a green run would hide it (README Decisions, "Manual bookings that

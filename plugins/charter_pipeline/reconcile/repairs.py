@@ -16,12 +16,11 @@ from typing import TYPE_CHECKING
 
 from charter_pipeline.config import PipelineConfig
 from charter_pipeline.reconcile.drift import GUEST_PAGE, Difference, scrub_difference
-from charter_pipeline.task_runtime import ConfiguredHooks
 
 if TYPE_CHECKING:
     from charter_pipeline.booking import Booking
-    from charter_pipeline.hooks.ledger import LedgerHook
     from charter_pipeline.ledger import LedgerRecord
+    from charter_pipeline.task_runtime import Hooks
 
 log = logging.getLogger(__name__)
 
@@ -32,18 +31,18 @@ def repair_stamp(now: datetime) -> str:
     return now.strftime("%Y%m%dT%H%M%SZ")
 
 
-class Repairs(ConfiguredHooks):
-    """The repairs of one reconcile run. Hooks are made on first use, inside the task."""
+class Repairs:
+    """The repairs of one reconcile run, on the task's hooks."""
 
-    def __init__(self, config: PipelineConfig, now: datetime, ledger: LedgerHook) -> None:
+    def __init__(self, config: PipelineConfig, now: datetime, hooks: Hooks) -> None:
         self.config = config
         self.stamp = repair_stamp(now)
-        self.ledger = ledger
+        self.hooks = hooks
 
     def scrub_again(self, event_id: str) -> Difference | None:
         """Scrub the SCC item; the difference it repaired, or None when it was clean (one GetItem, then).
         Raises SccEventNotFound when SCC's table has no item for the event (reported, never created)."""
-        report = self.scc_table.scrub_event(event_id)
+        report = self.hooks.scc_table.scrub_event(event_id)
         return scrub_difference(report.removed_attributes, report.removed_lines)
 
     def put_page_back(self, record: LedgerRecord, booking: Booking, found: Difference) -> Difference:
@@ -64,10 +63,10 @@ class Repairs(ConfiguredHooks):
                 f"{found.what}; not put back: the page cannot be rebuilt as published "
                 "(templates or settings changed since)",
             )
-        self.portal.upload_page(record.session_id, html, digest)
-        invalidation_id = self.portal.invalidate_page(record.session_id, digest, repair=self.stamp) or ""
+        self.hooks.portal.upload_page(record.session_id, html, digest)
+        invalidation_id = self.hooks.portal.invalidate_page(record.session_id, digest, repair=self.stamp) or ""
         if invalidation_id:
-            self.ledger.record_artifacts(record.booking_id, invalidation_id=invalidation_id)
+            self.hooks.records.record_artifacts(record.booking_id, invalidation_id=invalidation_id)
         done = f"uploaded again, invalidated ({invalidation_id})" if invalidation_id else "uploaded again"
         if not self.config.cloudfront_distribution_id:
             done += "; no invalidation: cloudfront_distribution_id is empty"

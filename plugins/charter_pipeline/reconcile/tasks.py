@@ -6,8 +6,9 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
-from charter_pipeline.reconcile.check import DRIFT, ERROR, OUTCOMES, Reconcile
-from charter_pipeline.task_runtime import airflow_errors, pipeline_config, run_now
+from charter_pipeline.alerts import AlertDelivery
+from charter_pipeline.reconcile.check import OUTCOMES, Outcome, Reconcile
+from charter_pipeline.task_runtime import Hooks, airflow_errors, pipeline_config, run_now
 
 log = logging.getLogger(__name__)
 
@@ -18,7 +19,7 @@ def check_task(context: Mapping[str, Any]) -> dict[str, Any]:
     now = run_now(context)
     log.info("Checking every published charter not ended at %s.", now.isoformat())
     with airflow_errors():
-        return Reconcile(config, now).run()
+        return Reconcile(config, now, Hooks.from_config(config)).run()
 
 
 def summary_task(report: Mapping[str, Any] | None) -> dict[str, Any]:
@@ -26,15 +27,13 @@ def summary_task(report: Mapping[str, Any] | None) -> dict[str, Any]:
     a booking could not be checked or an alert was not delivered (the next run tries again)."""
     from airflow.sdk.exceptions import AirflowFailException
 
-    from charter_pipeline.hooks.ledger import LedgerHook
-
     if report is None:
         raise AirflowFailException("check_bookings did not finish: nothing was compared (see its log).")
     log.info("%s", drift_table(report))
     config = pipeline_config()
-    LedgerHook(config.ledger_table).save_drift_report(report)
-    errors = report["counts"].get(ERROR, 0)
-    undelivered = [row["booking_id"] for row in report["bookings"] if row["alert"].startswith("failed")]
+    Hooks.from_config(config).drift_reports.save_drift_report(report)
+    errors = report["counts"].get(Outcome.ERROR, 0)
+    undelivered = [row["booking_id"] for row in report["bookings"] if row.get("delivery") == AlertDelivery.FAILED]
     if errors or undelivered:
         raise AirflowFailException(
             f"{errors} booking(s) could not be checked, {len(undelivered)} drift alert(s) not delivered; "
@@ -54,7 +53,7 @@ def drift_table(report: Mapping[str, Any]) -> str:
     if report["bookings"]:
         lines += ["", f"  {'booking':<16} {'guest':<12} {'date':<10}  {'outcome':<9} details"]
     for row in report["bookings"]:
-        first = row["note"] or (f"alert {row['alert']}" if row["outcome"] == DRIFT else "")
+        first = row["note"] or (f"alert {row['alert']}" if row["outcome"] == Outcome.DRIFT else "")
         lines.append(
             f"  {row['booking_id'][:16]:<16} {row['guest'][:12]:<12} {row['charter_date']:<10}  "
             f"{row['outcome']:<9} {first}".rstrip()

@@ -14,12 +14,30 @@ import json
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import date, datetime, time, timedelta
+from enum import StrEnum
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from charter_pipeline.booking import KNOWN_STATUSES
 from charter_pipeline.crew import default_crew_note
-from charter_pipeline.ledger import RECORDED_NOT_A_CHARTER, RECORDED_PAST, STEPS, LedgerRecord
+from charter_pipeline.ledger import (
+    STEPS,
+    BookingState,
+    LedgerRecord,
+    step_result_failed,
+    step_result_skipped,
+)
+
+
+class ArtifactState(StrEnum):
+    """The state of one artifact on the page (the module's docstring says what each means)."""
+
+    DONE = "done"
+    SKIPPED = "skipped"
+    FAILED = "failed"
+    PENDING = "pending"
+    NOT_NEEDED = "not needed"
+
 
 ARTIFACT_LABELS = {
     "calendar": "Calendar",
@@ -85,7 +103,7 @@ def parse_filters(raw_from: str | None, raw_to: str | None, raw_status: str | No
 class Artifact:
     step: str
     label: str
-    state: str  # done, skipped, failed, pending, not needed
+    state: ArtifactState
     detail: str  # the step's last result, in words ("" when it never ran)
 
 
@@ -147,13 +165,13 @@ def artifact_state(record: LedgerRecord, step: str) -> Artifact:
     result = record.step_results.get(step, "")
     completed = bool(record.fingerprint) and record.step_fingerprints.get(step) == record.fingerprint
     if completed:
-        state = "skipped" if result.startswith("skipped") else "done"
-    elif result.startswith("failed"):
-        state = "failed"
-    elif record.state in (RECORDED_PAST, RECORDED_NOT_A_CHARTER) and not record.published:
-        state = "not needed"
+        state = ArtifactState.SKIPPED if step_result_skipped(result) else ArtifactState.DONE
+    elif step_result_failed(result):
+        state = ArtifactState.FAILED
+    elif BookingState.never_published(record.state) and not record.published:
+        state = ArtifactState.NOT_NEEDED
     else:
-        state = "pending"
+        state = ArtifactState.PENDING
     return Artifact(step, ARTIFACT_LABELS[step], state, result)
 
 
@@ -188,7 +206,7 @@ def charter_row(
     local = booking.start.astimezone(tz)
     artifacts = [artifact_state(record, step) for step in STEPS]
     page_published = bool(record.page_hash and record.session_id)
-    error = record.last_error if any(a.state == "failed" for a in artifacts) or not record.in_sync() else ""
+    error = record.last_error if any(a.state is ArtifactState.FAILED for a in artifacts) or not record.in_sync() else ""
     return CharterRow(
         booking_id=record.booking_id,
         starts_at=local.isoformat(),

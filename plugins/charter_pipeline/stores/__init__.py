@@ -1,0 +1,1 @@
+"""The ledger table's stores, one concern each, on one LedgerHook (hooks/ledger.py)."""
