@@ -97,14 +97,45 @@ def test_the_page_renders_every_nasty_name_as_text() -> None:
     assert "Evans" not in html  # first name and last initial only
 
 
+def test_a_cancelled_or_inquiry_row_says_why_it_has_no_crew_not_that_it_is_unknown() -> None:
+    charters = [
+        SampleCharter("B-SAILS", "Jane Doe", "Queen", datetime(2026, 6, 3, 10, tzinfo=LA)),
+        SampleCharter("B-OFF", "Ann Lee", "Queen", datetime(2026, 6, 4, 10, tzinfo=LA), status="cancelled"),
+        SampleCharter("B-ASK", "Bo Chen", "Queen", datetime(2026, 6, 5, 10, tzinfo=LA), status="inquiry"),
+    ]
+    board = build_board(Filters(TODAY, date(2026, 6, 30)), LA, "", sample_records(charters, NOW))
+    notes = {row.booking_id: row.crew_note for row in board.charters}
+    assert notes == {
+        "B-SAILS": "not known yet",
+        "B-OFF": "no crew: cancelled",
+        "B-ASK": "no crew: inquiry, not a charter",
+    }
+    html, _ = render_page(board)
+    assert html.count("not known yet") == 1
+    assert "no crew: cancelled" in html
+    assert "no crew: inquiry, not a charter" in html
+
+
+def test_quarantine_times_are_shown_in_the_pages_local_time_zone() -> None:
+    # 2026-01-02 03:04 UTC is 19:04 on 1 January in San Diego (PST, UTC-8).
+    quarantine = [{"source": "a.csv", "row": 3, "reason": "Gross: bad", "quarantined_at": "2026-01-02T03:04:00+00:00"}]
+    board = build_board(Filters(TODAY, date(2026, 6, 30)), LA, "", [], quarantine=quarantine)
+    [row] = board.quarantined
+    assert row.quarantined_local == "Thu 01 Jan 2026 19:04"
+    assert row.quarantined_at == "2026-01-02T03:04:00+00:00"  # the JSON keeps the stored instant
+    html, _ = render_page(board)
+    assert "Thu 01 Jan 2026 19:04" in html
+    assert ">2026-01-02T03:04:00+00:00<" not in html
+
+
 def test_a_charter_on_the_default_crew_for_a_boat_the_roster_does_not_name_says_so() -> None:
     """Issue 22 point 5: "Flying Dutchman" sailed with the default crew and nothing said so."""
     done, *_ = records_in_every_state()  # boat "Queen"
     flagged = build_board(Filters(TODAY, date(2026, 6, 30)), LA, "", [done], known_boats=["Harbor Light"])
     row = flagged.charters[0]
-    assert row.crew_note == "default crew: boat 'Queen' is not in crew_roster, which lists Harbor Light"
-    assert row.crew_note.replace("'", "&#39;") in render_page(flagged)[0]
+    assert row.roster_note == "default crew: boat 'Queen' is not in crew_roster, which lists Harbor Light"
+    assert row.roster_note.replace("'", "&#39;") in render_page(flagged)[0]
     listed = build_board(Filters(TODAY, date(2026, 6, 30)), LA, "", [done], known_boats=["queen "])
-    assert listed.charters[0].crew_note == ""
+    assert listed.charters[0].roster_note == ""
     only_default = build_board(Filters(TODAY, date(2026, 6, 30)), LA, "", [done])  # one crew for every boat
-    assert only_default.charters[0].crew_note == ""
+    assert only_default.charters[0].roster_note == ""
