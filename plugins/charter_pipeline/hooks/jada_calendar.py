@@ -32,13 +32,6 @@ class JadaCalendarHook(ServiceHttpHook):
         """JADA reads its token from ``X-Dashboard-Token``."""
         return {"X-Dashboard-Token": secret}
 
-    @classmethod
-    def get_ui_field_behaviour(cls) -> dict[str, Any]:
-        """The Airflow UI form: base URL and dashboard token."""
-        behaviour = super().get_ui_field_behaviour()
-        behaviour["relabeling"] = {"host": "Dashboard base URL", "password": "Dashboard token"}
-        return behaviour
-
     def find_entries(self, external_id: str) -> list[dict[str, Any]]:
         """Entries whose ``external_id`` is ``external_id`` (one GET /calendar?external_id=)."""
         body = self.request("GET", "/calendar", params={"external_id": external_id})

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import requests
 
 from charter_pipeline.alerts import Alert, refuse_unsafe
@@ -51,14 +49,6 @@ class OpsAlertsHook(ServiceHttpHook):
     def auth_headers(self, secret: str) -> dict[str, str]:
         """The receiver reads an optional bearer token."""
         return {"Authorization": f"Bearer {secret}"} if secret else {}
-
-    @classmethod
-    def get_ui_field_behaviour(cls) -> dict[str, Any]:
-        """The Airflow UI form: the receiver's URL and an optional bearer token."""
-        behaviour = super().get_ui_field_behaviour()
-        behaviour["relabeling"] = {"host": "Alert receiver URL", "password": "Bearer token (optional)"}
-        behaviour["placeholders"] = {"host": "https://ops.example.com/hooks/charter-alerts"}
-        return behaviour
 
     @property
     def configured(self) -> bool:

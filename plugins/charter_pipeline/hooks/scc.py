@@ -50,13 +50,6 @@ class ShipCaptainCrewHook(ServiceHttpHook):
         """SCC's API Gateway authorizer reads a bearer token."""
         return {"Authorization": f"Bearer {secret}"}
 
-    @classmethod
-    def get_ui_field_behaviour(cls) -> dict[str, Any]:
-        """The Airflow UI form: API Gateway base URL with stage, and the service key."""
-        behaviour = super().get_ui_field_behaviour()
-        behaviour["relabeling"] = {"host": "API Gateway base URL (with stage)", "password": "Service key"}
-        return behaviour
-
     def find_events(self, external_ref: str) -> list[dict[str, Any]]:
         """Events whose ``external_ref`` is ``external_ref`` (one GET /events?external_ref=)."""
         body = self.request("GET", "/events", params={"external_ref": external_ref})

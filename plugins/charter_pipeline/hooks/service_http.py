@@ -112,15 +112,6 @@ class ServiceHttpHook(BaseHook):
         self._base_url = ""
         self._secrets: tuple[str, ...] = ()
 
-    @classmethod
-    def get_ui_field_behaviour(cls) -> dict[str, Any]:
-        """The Airflow UI form: only the base URL and the secret matter."""
-        return {
-            "hidden_fields": ["login", "schema", "port", "extra"],
-            "relabeling": {"host": "Base URL (with scheme and stage)", "password": "Secret"},
-            "placeholders": {"host": "https://abc.execute-api.us-west-2.amazonaws.com/prod"},
-        }
-
     def auth_headers(self, secret: str) -> dict[str, str]:
         """The header(s) that carry the secret; each service has its own."""
         raise NotImplementedError
