@@ -85,11 +85,11 @@ test: install system-deps ## lint, typecheck, then the whole pytest suite (unit,
 	if [ -n "$$failed" ]; then echo "make test: FAILED:$$failed" >&2; exit 1; fi; \
 	echo "make test: lint, typecheck and pytest passed"
 
-run: install ## the local stack (stand-ins) and airflow standalone
+run: install ## the local stack: stand-ins, preview, inspector and Airflow (LocalExecutor on SQLite)
 	$(PY) -m sandbox.run
 
-run-celery: install system-deps ## the deployed topology natively: PostgreSQL, Redis, Celery workers, stand-ins
-	$(PY) -m sandbox.topology
+run-celery: install system-deps ## the same local stack with the deployed executor: Celery workers, PostgreSQL, Redis
+	$(PY) -m sandbox.run --executor celery
 
 demo: install ## a scripted walk through the pipeline against the local stack
 	$(PY) -m sandbox.demo
@@ -111,9 +111,10 @@ webhook: ## one signed booking (or batch) to the booking webhook: BOOKING='{...}
 	@CHARTER_WEBHOOK_URL="$(CHARTER_WEBHOOK_URL)" CHARTER_WEBHOOK_SECRET="$(CHARTER_WEBHOOK_SECRET)" \
 	  python3 bin/send_booking_webhook.py "$${BOOKING:?BOOKING='{...}' or BOOKING=@file.json}" $(ARGS)
 
-# Connections and the Variable as Airflow gives them: AIRFLOW_CONN_* / AIRFLOW_VAR_CHARTER_PIPELINE, else AIRFLOW_HOME's DB.
+# Connections and the Variable as Airflow gives them (AIRFLOW_CONN_* / AIRFLOW_VAR_CHARTER_PIPELINE, else AIRFLOW_HOME's
+# DB); with none of that set, those of the running `make run` / `make run-celery` (sandbox/doctor.py).
 doctor: install ## check every connection and resource the pipeline needs (one line each; exit 1 on any failure)
-	PYTHONPATH=plugins $(PY) -m charter_pipeline.doctor
+	$(PY) -m sandbox.doctor
 
 clean: ## remove caches and the local stack's state (.sandbox/, .airflow/); keeps .venv/
 	rm -rf .sandbox .airflow .pytest_cache .mypy_cache .ruff_cache .hypothesis test-artifacts build

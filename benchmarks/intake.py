@@ -463,6 +463,10 @@ def describe_floor(least: Samples, plain: Samples, recognised: int, rows: int) -
 
 def profile_details(data: bytes, ledger: LedgerInMemory, *, last_modified: datetime, now: datetime) -> list[str]:
     """Where the poll spends its time: one run under cProfile, by cumulative and by own time."""
+    from charter_pipeline.config import load_config
+    from charter_pipeline.task_runtime import Hooks
+
+    Hooks.from_config(load_config({}))  # the hook modules imported before the profile, as run()'s warm-up poll does
     clear_parse_caches()
     profile = cProfile.Profile()
     started = time.perf_counter()
@@ -479,7 +483,7 @@ def profile_details(data: bytes, ledger: LedgerInMemory, *, last_modified: datet
         "",
         "By cumulative time:",
         "",
-        *profile_lines(stats, total=total, limit=18),
+        *profile_lines(stats, total=total, limit=20),
         "",
         "By own time (the function's body, callees excluded):",
         "",

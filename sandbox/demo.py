@@ -61,7 +61,7 @@ class BookingOutcome:
     outcome: str
     calendar_id: str
     scc_event_id: str
-    guest_url: str
+    guest_url: str  # in the demo's preview, which stops with the demo
     page: str  # "OK", "HTTP 404", or "" when there is no page
 
     def cells(self) -> list[str]:
@@ -72,7 +72,7 @@ class BookingOutcome:
             self.outcome,
             self.calendar_id,
             self.scc_event_id,
-            self.guest_url,
+            guest_address(self.guest_url),
             self.page,
         ]
 
@@ -264,7 +264,29 @@ class RetiredPage:
 
     def cells(self) -> list[str]:
         paths = "; ".join(", ".join(batch) for batch in self.invalidations)
-        return [self.booking_id, self.guest_url, self.check, f"{len(self.invalidations)}: {paths}"]
+        return [self.booking_id, guest_address(self.guest_url), self.check, f"{len(self.invalidations)}: {paths}"]
+
+
+def guest_address(url: str) -> str:
+    """A guest page's address on the guest site (``/g/<SESSION_ID>``): the demo's preview port dies with it, so its
+    tables name the page, and the saved copies (``save_guest_pages``) are what stays to be opened."""
+    return urlparse(url).path if url else ""
+
+
+def save_guest_pages(stack: SandboxStack, config: PipelineConfig, session_ids: Iterable[str], folder: Path,
+                     suffix: str = "") -> list[Path]:  # fmt: skip
+    """Each guest page as the pipeline published it, to ``folder/<SESSION_ID><suffix>.html``: a page holds
+    everything it shows (no script, nothing from another origin), so the copy opens in a browser after the demo."""
+    from charter_pipeline.hooks.guest_portal import page_key
+
+    s3 = stack.boto3_client("s3")
+    folder.mkdir(parents=True, exist_ok=True)
+    saved = []
+    for session_id in session_ids:
+        body = s3.get_object(Bucket=config.guest_bucket, Key=page_key(session_id))["Body"].read()
+        saved.append(folder / f"{session_id}{suffix}.html")
+        saved[-1].write_bytes(body)
+    return saved
 
 
 def invalidated_paths(stack: SandboxStack, distribution_id: str) -> dict[str, list[str]]:
@@ -360,7 +382,9 @@ def demo() -> int:
 
     LOG_DIR.mkdir(parents=True, exist_ok=True)
     # One log per run: two demos (or a demo and the e2e test) may run side by side on their own ports.
-    log = LOG_DIR / f"airflow-{datetime.now().strftime('%Y%m%d-%H%M%S')}-{os.getpid()}.log"  # noqa: DTZ005
+    stamp = f"{datetime.now().strftime('%Y%m%d-%H%M%S')}-{os.getpid()}"  # noqa: DTZ005
+    log = LOG_DIR / f"airflow-{stamp}.log"
+    pages_dir = LOG_DIR / f"pages-{stamp}"
     samples = sample_bookings()
     with tempfile.TemporaryDirectory(prefix="charter-demo-") as scratch:
         home = Path(scratch) / "airflow"
@@ -397,6 +421,14 @@ def demo() -> int:
                 print(f"Quarantined rows ({len(quarantined)})")
                 print(format_table(QUARANTINE_HEADER, ([q.source, q.row, q.booking_id, q.reason] for q in quarantined)))
                 print()
+                published = [guest_address(o.guest_url).rsplit("/", 1)[-1] for o in outcomes if o.guest_url]
+                save_guest_pages(stack, config, published, pages_dir)
+                print(
+                    "Guest pages: the demo's own preview served the addresses above while it ran and stops with it. "
+                    f"Copies are saved in {pages_dir.relative_to(REPO)}/<SESSION_ID>.html: open one in a browser. "
+                    "For a guest site that stays up, `make run` (its preview: http://127.0.0.1:8090/)."
+                )
+                print()
                 if code != 0:
                     return _failed(log, DAG_ID, code)
                 problems = published_problems(outcomes, samples)
@@ -431,6 +463,10 @@ def demo() -> int:
                 print()
                 print(f"Retired guest pages ({len(retired)})")
                 print(format_table(RETIRED_HEADER, (r.cells() for r in retired)))
+                print()
+                retired_ids = [guest_address(r.guest_url).rsplit("/", 1)[-1] for r in retired]
+                for saved in save_guest_pages(stack, config, retired_ids, pages_dir, suffix="-retired"):
+                    print(f"The retired page as it reads now: {saved.relative_to(REPO)}")
                 print()
                 if code != 0:
                     return _failed(log, AFTERCARE_DAG_ID, code)

@@ -244,6 +244,7 @@ def policy_headers(policy: Mapping[str, Any]) -> dict[str, str]:
 
 _PAGE_PREFIX = "jada-guest-"
 _INDEX_LIMIT = 500
+_TITLE_BYTES = 64 * 1024
 _TITLE = re.compile(r"<title>(.*?)</title>", re.IGNORECASE | re.DOTALL)
 
 
@@ -255,8 +256,8 @@ def _index_page(bucket: str, pages: list[tuple[str, str, str]]) -> bytes:
         for session_id, modified, title in pages
     )
     table = (
-        f'<table style="border-collapse:collapse"><tr><th align="left">address</th><th align="left">title</th>'
-        f'<th align="left">uploaded</th></tr>{rows}</table>'
+        f'<table style="border-spacing:16px 4px;margin-left:-16px"><tr><th align="left">address</th>'
+        f'<th align="left">title</th><th align="left">uploaded</th></tr>{rows}</table>'
         if pages
         else "<p>No guest pages yet: they appear here once the pipeline has published a booking.</p>"
     )
@@ -382,9 +383,10 @@ class GuestSitePreview(BackgroundServer):
         return HTTPStatus.OK, out, b"" if method == "HEAD" else body
 
     def _title(self, key: str) -> str:
-        """The page's <title>, read from its first few kilobytes; "" when there is none."""
+        """The page's <title>, read from its start; "" when there is none. A guest page's title follows about 6 KB
+        of inline style, so the first _TITLE_BYTES are read (a guest page is about 10 KB in all)."""
         with contextlib.suppress(ClientError, BotoCoreError):
-            head = self.s3.get_object(Bucket=self.bucket, Key=key, Range="bytes=0-4095")["Body"].read()
+            head = self.s3.get_object(Bucket=self.bucket, Key=key, Range=f"bytes=0-{_TITLE_BYTES - 1}")["Body"].read()
             if match := _TITLE.search(head.decode("utf-8", "replace")):
                 return " ".join(html.unescape(match.group(1)).split())
         return ""

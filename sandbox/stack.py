@@ -182,6 +182,11 @@ class SandboxStack:
 
     def connections_env(self) -> dict[str, str]:
         """The ``AIRFLOW_CONN_*`` variables that point the pipeline's connections at this stack."""
+        return {f"AIRFLOW_CONN_{conn_id.upper()}": json.dumps(fields) for conn_id, fields in self.connections().items()}
+
+    def connections(self) -> dict[str, dict[str, Any]]:
+        """The pipeline's connections to this stack, by conn id, in the JSON form ``airflow connections import``
+        reads (the local stack keeps them in Airflow's metadata database, where the UI lists and edits them)."""
         aws = {
             "conn_type": "aws",
             "login": self.aws_access_key_id,
@@ -190,14 +195,8 @@ class SandboxStack:
         }
         jada = {"conn_type": "http", "host": self.jada_url, "password": self.dashboard_token}
         scc = {"conn_type": "http", "host": self.scc_url, "password": self.scc_service_key}
-        return {
-            "AIRFLOW_CONN_AWS_DEFAULT": json.dumps(aws),
-            "AIRFLOW_CONN_JADA_DASHBOARD": json.dumps(jada),
-            "AIRFLOW_CONN_SCC_API": json.dumps(scc),
-            "AIRFLOW_CONN_OPS_ALERTS": json.dumps(
-                {"conn_type": "http", "host": self.alerts_url, "password": self.alerts_token}
-            ),
-        }
+        alerts = {"conn_type": "http", "host": self.alerts_url, "password": self.alerts_token}
+        return {"aws_default": aws, "jada_dashboard": jada, "scc_api": scc, "ops_alerts": alerts}
 
     def boto3_client(self, service_name: str) -> Any:
         """A boto3 client on moto directly (not counted by the proxy), with the stack's keys.

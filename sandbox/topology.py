@@ -44,9 +44,11 @@ they share one AIRFLOW_HOME, so the API server reads task logs from disk.
 ``stop()`` (also ``__exit__``, and any failure inside ``start()``) stops everything started, newest first, each
 by its whole session; a second start in the same or a new home starts clean.
 
-Also here: ``python -m sandbox.topology`` (``make run-celery``: the Celery topology on 127.0.0.1:8080 with the
-sample exports, until Ctrl-C), and ``loopback_airflow`` (how ``make run`` keeps ``airflow standalone``'s log
-servers off every interface).
+The connections and the ``charter_pipeline`` Variable are imported into the metadata database after ``db
+migrate`` (as a deployment keeps them: the UI lists and edits them), never put in the components' environment.
+With ``local=LocalParts(...)`` it is the stack ``make run`` and ``make run-celery`` start (sandbox/run.py): the
+stand-ins on fixed ports with the samples' resource names, the guest-site preview (guest links on it), the
+inspector, and a state file for ``make doctor``.
 """
 
 from __future__ import annotations
@@ -66,9 +68,10 @@ import tempfile
 import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from types import FrameType, TracebackType
+from types import TracebackType
 from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import quote
 
@@ -96,8 +99,53 @@ WORKER_COUNT = 2
 LOCAL_LOGIN = ("admin", "admin")
 Executor = Literal["celery", "local"]
 COMPONENTS = ("api-server", "scheduler", "dag-processor", "triggerer")
+# Settings of the local stack's components (make run, make run-celery, the tests' topologies) beyond compose's.
+LOCAL_SETTINGS = {
+    # A task runner gives up on a call to the Execution API after this many seconds (default 5), then retries
+    # five times within about 30 s. On a busy 2-core machine the API server, on SQLite under LocalExecutor,
+    # sometimes takes longer: the first scheduled run's collect_bookings failed once with httpx.ReadTimeout.
+    "AIRFLOW__WORKERS__EXECUTION_API_TIMEOUT": "30",
+}
 # ${NAME}, ${NAME:-default}, ${NAME:?error}, as compose reads them ("$${NAME}" is an escaped dollar).
 _REFERENCE = re.compile(r"(?<!\$)\$\{([A-Za-z_][A-Za-z0-9_]*)(:?[-?])?([^}]*)\}")
+
+
+@dataclass(frozen=True)
+class LocalParts:
+    """What ``make run`` / ``make run-celery`` add to a topology for a person at this machine: the stand-ins on
+    their fixed ports, the guest-site preview (guest links point at it) and the inspector, the UI's address, and
+    ``state_file``, where ``make doctor`` from another shell finds the running stack's Airflow."""
+
+    stand_in_ports: Mapping[str, int]
+    preview_port: int = 0
+    inspector_port: int = 0
+    api_host: str = "127.0.0.1"
+    state_file: Path | None = None
+
+
+# What `make doctor` needs to read the stack's metadata database (and nothing it does not).
+_STATE_ENV_PREFIXES = ("AIRFLOW_HOME", "AIRFLOW__DATABASE__", "AIRFLOW__CORE__", "CHARTER_", "AWS_DEFAULT_REGION")
+
+
+def write_state_file(path: Path, topology: Topology) -> None:
+    """Where the running stack's Airflow is, for ``make doctor`` in another shell: this process's pid (the stack
+    runs while it lives), the UI's address, and the settings that reach its metadata database (readable by this
+    user only: they hold the database password and the Fernet key)."""
+    env = {name: value for name, value in topology.env.items() if name.startswith(_STATE_ENV_PREFIXES)}
+    state = {"pid": os.getpid(), "executor": topology.executor, "api_url": topology.api_url, "env": env}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.touch(mode=0o600)
+    path.write_text(json.dumps(state, indent=2) + "\n", encoding="utf-8")
+
+
+def read_state_file(path: Path) -> dict[str, Any] | None:
+    """The state a running stack wrote at ``path``; None when there is none or its process has gone."""
+    try:
+        state = json.loads(path.read_text(encoding="utf-8"))
+        os.kill(int(state["pid"]), 0)
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return dict(state)
 
 
 def shared_settings(values: Mapping[str, str], compose_file: Path = COMPOSE_FILE) -> dict[str, str]:
@@ -130,27 +178,6 @@ def free_port() -> int:
 def airflow_bin() -> str:
     """The ``airflow`` script next to the interpreter running us (``.venv/bin/airflow``)."""
     return str(Path(sys.executable).parent / "airflow")
-
-
-def loopback_airflow(folder: Path) -> Path:
-    """A folder holding an ``airflow`` script that runs ours, adding ``--skip-serve-logs`` to the scheduler and the
-    triggerer; put it first on PATH for ``airflow standalone``, which starts its parts as ``airflow <part>``.
-
-    Airflow's log server binds every interface whatever is configured (AIRFLOW-NOTES); without it the API server
-    reads task logs from the shared AIRFLOW_HOME, which is all a one-machine stack needs.
-    """
-    folder.mkdir(parents=True, exist_ok=True)
-    script = folder / "airflow"
-    real = airflow_bin()
-    script.write_text(
-        "#!/bin/sh\n"
-        "# Written by sandbox/topology.py: no log server listening on every interface (make run is local only).\n"
-        f'case "$1" in scheduler|triggerer) exec "{real}" "$@" --skip-serve-logs;; esac\n'
-        f'exec "{real}" "$@"\n',
-        encoding="utf-8",
-    )
-    script.chmod(0o755)
-    return folder
 
 
 def session_pids(session: int) -> list[int]:
@@ -252,6 +279,10 @@ class RestApi:
             body["conf"] = dict(conf)
         return str(self.call("POST", f"dags/{dag_id}/dagRuns", json=body)["dag_run_id"])
 
+    def run_ids(self, dag_id: str) -> list[str]:
+        """Every run id of the DAG, oldest first."""
+        return [str(run["dag_run_id"]) for run in self.runs(dag_id)]
+
     def runs(self, dag_id: str) -> list[dict[str, Any]]:
         """Every run of the DAG, oldest first."""
         return self._pages(f"dags/{dag_id}/dagRuns", "dag_runs", order_by="id")
@@ -344,11 +375,13 @@ class Topology:
         admin: tuple[str, str] | None = None,
         api_port: int = 0,
         exports_queue: bool = False,
+        local: LocalParts | None = None,
     ) -> None:
         """``settings`` override compose's settings for this start only (e.g. shorter timeouts in a test);
         ``admin`` pins the login (default: admin and a random password); ``home`` is kept, a temp home is not;
         ``api_port`` 0 picks a free one; ``exports_queue`` sets ``CHARTER_EXPORTS_QUEUE_URL`` to a queue of this
-        start's own (created by ``watch_exports``)."""
+        start's own (created by ``watch_exports``); ``local`` adds what ``make run`` shows a person (fixed ports,
+        the preview, the inspector, a state file for ``make doctor``)."""
         if executor not in ("celery", "local"):
             raise ValueError(f"executor must be 'celery' or 'local', not {executor!r}")
         self.executor: Executor = executor
@@ -359,14 +392,17 @@ class Topology:
         self.workers = workers if executor == "celery" else 0
         self.admin = admin or ("admin", secrets.token_urlsafe(12))
         self.api_port = api_port
+        self.local = local
         self.name = f"t{uuid.uuid4().hex[:8]}"
-        self.stack = SandboxStack(self.home / "stand-ins", scc_events_table=f"scc-events-{self.name}")
+        if local is None:
+            self.stack = SandboxStack(self.home / "stand-ins", scc_events_table=f"scc-events-{self.name}")
+        else:  # one stack per process: the samples' own names, as the README and the printed addresses give them
+            self.stack = SandboxStack(self.home / "stand-ins", ports=local.stand_in_ports)
         # A queue of this start's own (moto keeps one account per process); the URL is read when the DAG is parsed.
         self.exports_queue_url = ""
         if exports_queue:
-            self.exports_queue_url = (
-                f"https://sqs.{self.stack.region}.amazonaws.com/123456789012/charter-exports-{self.name}"
-            )
+            queue = "charter-exports" if local else f"charter-exports-{self.name}"
+            self.exports_queue_url = f"https://sqs.{self.stack.region}.amazonaws.com/123456789012/{queue}"
             self.overrides["CHARTER_EXPORTS_QUEUE_URL"] = self.exports_queue_url
         self.processes: dict[str, subprocess.Popen[bytes]] = {}
         self.env: dict[str, str] = {}
@@ -375,6 +411,9 @@ class Topology:
         self.api = RestApi("http://127.0.0.1:0", *self.admin)
         self._pg_dir: Path | None = None
         self._started = False
+        self.preview_url = ""
+        self.inspector_url = ""
+        self._servers: list[Any] = []
 
     # lifecycle
 
@@ -402,6 +441,11 @@ class Topology:
         # SIGINT is PostgreSQL's fast shutdown (SIGTERM would wait for clients).
         stop_sessions(storage, grace=15, signum=signal.SIGINT)
         self.processes.clear()
+        if self.local is not None and self.local.state_file is not None:
+            self.local.state_file.unlink(missing_ok=True)
+        while self._servers:
+            with contextlib.suppress(Exception):
+                self._servers.pop().stop()
         with contextlib.suppress(Exception):
             self.stack.stop()
         if self._pg_dir is not None:
@@ -503,27 +547,32 @@ class Topology:
 
         (self.home / "components").mkdir(parents=True, exist_ok=True)
         self.stack.start()
-        self.variable = sample_variable(
-            "",
-            exports_uri=f"s3://charter-exports-{self.name}/incoming/",
-            quarantine_uri=f"s3://charter-exports-{self.name}/quarantine/",
-        )
-        self.variable.update(
-            {"ledger_table": f"charter-ledger-{self.name}", "scc_events_table": self.stack.scc_events_table}
-        )
-        self.variable["guest_bucket"] = f"guest-pages-{self.name}"
-        connections = self.stack.connections_env()
-        with _environment(connections):
+        if self.local is None:
+            self.variable = sample_variable(
+                "",
+                exports_uri=f"s3://charter-exports-{self.name}/incoming/",
+                quarantine_uri=f"s3://charter-exports-{self.name}/quarantine/",
+            )
+            self.variable.update(
+                {"ledger_table": f"charter-ledger-{self.name}", "scc_events_table": self.stack.scc_events_table}
+            )
+            self.variable["guest_bucket"] = f"guest-pages-{self.name}"
+        else:
+            self.variable = sample_variable("")
+        with _environment(self.stack.connections_env()):
             report = bootstrap(load_config(self.variable), create_distribution=True)
         if not report.ok:
             raise RuntimeError("bootstrap: " + "; ".join(report.lines()))
+        self.bootstrap_report = report
         self.variable["cloudfront_distribution_id"] = report.distribution_id
+        if self.local is not None:
+            self._start_local_pages(self.local)
         self.stack.webhook.deliver_to(self.config.exports_uri, timezone=self.config.timezone)
 
         values = {"AIRFLOW_API_HOST": f"127.0.0.1:{self.api_port or free_port()}"}
         if self.executor == "celery":
             values.update(self._start_storage())
-        self.env = self.component_environment(values, connections)
+        self.env = self.component_environment(values)
         port = int(values["AIRFLOW_API_HOST"].rpartition(":")[2])
         self.api_url = f"http://127.0.0.1:{port}"
         self.api = RestApi(self.api_url, *self.admin)
@@ -540,9 +589,11 @@ class Topology:
         (self.home / "components" / "db-migrate.log").write_text(migrate.stdout + migrate.stderr, encoding="utf-8")
         if migrate.returncode != 0:
             raise RuntimeError(f"airflow db migrate failed: {migrate.stderr[-2000:]}")
+        self._store_connections_and_variable()
 
         skip = ["--skip-serve-logs"]
-        self._spawn("api-server", [airflow_bin(), "api-server", "--host", "127.0.0.1", "--port", str(port)])
+        api_host = self.local.api_host if self.local is not None else "127.0.0.1"
+        self._spawn("api-server", [airflow_bin(), "api-server", "--host", api_host, "--port", str(port)])
         self._spawn("scheduler", [airflow_bin(), "scheduler", *skip])
         self._spawn("dag-processor", [airflow_bin(), "dag-processor"])
         self._spawn("triggerer", [airflow_bin(), "triggerer", *skip])
@@ -561,6 +612,63 @@ class Topology:
         for number in range(1, self.workers + 1):
             log_name = f"worker-{number}"
             self.wait(log_name, lambda name=log_name: " ready." in self.component_log(name), timeout)  # type: ignore[misc]
+        if self.local is not None and self.local.state_file is not None:
+            write_state_file(self.local.state_file, self)
+
+    def _start_local_pages(self, local: LocalParts) -> None:
+        """The guest-site preview (guest addresses in the Variable point at it, never the production domain) and
+        the inspector, on ``local``'s ports."""
+        from charter_pipeline.config import load_config
+        from sandbox.inspector import Inspector, InspectorSources
+        from sandbox.preview import GuestSitePreview
+
+        guest_bucket = load_config(self.variable).guest_bucket
+        preview = GuestSitePreview(self.stack.moto_url, guest_bucket, port=local.preview_port)
+        self.preview_url = preview.start()
+        self._servers.append(preview)
+        self.variable["guest_base_url"] = f"{self.preview_url}/g/"
+        stack = self.stack
+        secrets_shown_nowhere = (
+            stack.dashboard_token,
+            stack.scc_service_key,
+            stack.aws_secret_access_key,
+            stack.alerts_token,
+        )
+        inspector = Inspector(
+            InspectorSources(
+                stack.jada_url,
+                stack.scc_url,
+                stack.moto_url,
+                load_config(self.variable),
+                secrets=secrets_shown_nowhere,
+                preview_url=self.preview_url,
+                alerts_url=stack.alerts_url,
+            ),
+            port=local.inspector_port,
+        )
+        self.inspector_url = inspector.start()
+        self._servers.append(inspector)
+
+    def _store_connections_and_variable(self) -> None:
+        """The connections and the ``charter_pipeline`` Variable into the metadata database, as a deployment keeps
+        them: the UI lists and edits them there, and an edit is what the next task and ``make doctor`` read.
+        (``AIRFLOW_CONN_*`` / ``AIRFLOW_VAR_*`` in the components' environment would win over the database.)"""
+        settings_file = self.home / "connections.json"
+        settings_file.touch(mode=0o600)
+        try:
+            settings_file.write_text(json.dumps(self.stack.connections()), encoding="utf-8")
+            commands = {
+                "connections import": [airflow_bin(), "connections", "import", str(settings_file)],
+                "variables set": [airflow_bin(), "variables", "set", "charter_pipeline", json.dumps(self.variable)],
+            }
+            for what, command in commands.items():
+                done = subprocess.run(
+                    command, env=self.env, cwd=self.home, capture_output=True, text=True, timeout=300, check=False
+                )
+                if done.returncode != 0:
+                    raise RuntimeError(f"airflow {what} failed: {done.stderr[-2000:]}")
+        finally:
+            settings_file.unlink(missing_ok=True)
 
     def _start_storage(self) -> dict[str, str]:
         """A private PostgreSQL cluster and redis-server on free loopback ports; what compose's ${...} need."""
@@ -642,7 +750,9 @@ class Topology:
             "REDIS_HOST": f"127.0.0.1:{redis_port}",
         }
 
-    def component_environment(self, values: Mapping[str, str], connections: Mapping[str, str]) -> dict[str, str]:
+    def component_environment(self, values: Mapping[str, str]) -> dict[str, str]:
+        """Every component's environment: compose's settings filled for this machine; no connection and no
+        Variable (they are in the metadata database: see ``_store_connections_and_variable``)."""
         env = {
             name: value
             for name, value in os.environ.items()
@@ -679,14 +789,15 @@ class Topology:
                 "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(free_port()),
                 "AIRFLOW__SCHEDULER__SCHEDULER_HEALTH_CHECK_SERVER_HOST": "127.0.0.1",
                 "AIRFLOW__SCHEDULER__SCHEDULER_HEALTH_CHECK_SERVER_PORT": str(free_port()),
-                "AIRFLOW_VAR_CHARTER_PIPELINE": json.dumps(self.variable),
                 "CHARTER_POLL_SCHEDULE": self.poll_schedule,
                 "AWS_DEFAULT_REGION": self.stack.region,
                 "PATH": os.pathsep.join([str(Path(airflow_bin()).parent), os.environ.get("PATH", "")]),
             }
         )
         env.update(NATIVE_ONLY)
-        env.update(connections)
+        env.update(LOCAL_SETTINGS)
+        if self.local is not None:
+            env["AIRFLOW__API__HOST"] = self.local.api_host
         env.update(self.overrides)
         return env
 
@@ -769,60 +880,14 @@ def _redis_ping(port: int) -> bool:
     return bool(redis.Redis(host="127.0.0.1", port=port, socket_timeout=2).ping())
 
 
-class _Stop(Exception):
-    """SIGTERM arrived."""
-
-
-def _raise_stop(signum: int, frame: FrameType | None) -> None:
-    raise _Stop(signal.Signals(signum).name)
-
-
 def main(argv: list[str] | None = None) -> int:
-    """``make run-celery``: the Celery topology with the stand-ins, the sample exports, until Ctrl-C."""
+    """``python -m sandbox.topology [--executor celery|local]``: the local stack (sandbox/run.py), Celery by default."""
+    from sandbox.run import main as run_main
+
     parser = argparse.ArgumentParser(prog="python -m sandbox.topology", description=main.__doc__)
     parser.add_argument("--executor", choices=("celery", "local"), default="celery")
-    parser.add_argument("--api-port", type=int, default=8080, help="the UI and REST API port on 127.0.0.1 (0: any)")
     args = parser.parse_args(argv)
-    home = REPO / ".sandbox" / f"topology-{args.executor}"
-    # A second start is clean: a new database cluster and broker every time, and an empty home.
-    shutil.rmtree(home, ignore_errors=True)
-    home.mkdir(parents=True)
-    os.environ.setdefault("AIRFLOW_HOME", str(home / "this-process"))
-    os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
-    # Also SIGINT: a shell that starts this in the background hands it SIGINT ignored, and Ctrl-C must still stop it.
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(signum, _raise_stop)
-    topology = Topology(
-        args.executor, home=home, poll_schedule="*/2 * * * *", admin=LOCAL_LOGIN, api_port=args.api_port
-    )
-    print(f"starting the {args.executor} topology in {home.relative_to(REPO)} (component logs in components/) ...")
-    try:
-        with topology:
-            topology.api.unpause(DAG_ID)
-            written = topology.put_exports()
-            print(f"sample exports: {', '.join(written)}")
-            print()
-            login = f"login {LOCAL_LOGIN[0]} / {LOCAL_LOGIN[1]} (this local stack only)"
-            workers = ", ".join(topology.worker_hostnames) or "-"
-            print(f"  Airflow UI     {topology.api_url}/   {login}")
-            print(f"  Executor       {topology.env['AIRFLOW__CORE__EXECUTOR']}, workers: {workers}")
-            print(f"  JADA           {topology.stack.jada_url}/calendar")
-            print(f"  SCC            {topology.stack.scc_url}")
-            print(f"  AWS (moto)     {topology.stack.moto_url}")
-            print(f"  Exports        {topology.config.exports_uri}  (polled every 2 minutes)")
-            print(f"  Webhook        {topology.stack.webhook.url}/  (make webhook CHARTER_WEBHOOK_URL=...)")
-            print("  Ctrl-C stops everything.")
-            while all(process.poll() is None for process in topology.processes.values()):
-                time.sleep(2)
-            dead = [name for name, process in topology.processes.items() if process.poll() is not None]
-            print(f"stopped: {', '.join(dead)} exited; see {home.relative_to(REPO)}/components/")
-            return 1
-    except (KeyboardInterrupt, _Stop):
-        print("\nstopped everything.")
-        return 0
-    except RuntimeError as exc:
-        print(f"make run-celery: {exc}")
-        return 1
+    return run_main(["--executor", args.executor])
 
 
 if __name__ == "__main__":

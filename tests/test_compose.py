@@ -248,7 +248,7 @@ def _native_environment(tmp_path: Path, executor: str = "celery") -> tuple[dict[
         "REDIS_HOST": "127.0.0.1:16379",
     }
     topology = Topology(executor, home=tmp_path)  # type: ignore[arg-type]
-    env = topology.component_environment(values, {})
+    env = topology.component_environment(values)
     fill = {**values, **{name: env[name] for name in SECRETS if name in env}}
     return env, shared_settings(fill)
 

@@ -12,13 +12,14 @@ from typing import TYPE_CHECKING, Any
 
 from charter_pipeline.crew import CrewAssignment, external_ref, iso_local
 from charter_pipeline.money import decimal_json, money_json
+from charter_pipeline.service_state import ServiceStatus
 
 if TYPE_CHECKING:
     from charter_pipeline.booking import Booking
     from charter_pipeline.config import PipelineConfig
     from charter_pipeline.money import Financials
 
-CALENDAR_STATUSES = ("confirmed", "cancelled")
+CALENDAR_STATUSES = tuple(ServiceStatus)
 UNASSIGNED = "Unassigned"
 
 

@@ -13,12 +13,14 @@ from datetime import UTC, datetime, timedelta, tzinfo
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Literal
 
+from charter_pipeline.service_state import ServiceStatus
+
 if TYPE_CHECKING:
     from charter_pipeline.booking import Booking
     from charter_pipeline.config import BoatCrew, CrewMember, PipelineConfig
 
 CrewRole = Literal["captain", "crew"]
-SCC_STATUSES = ("confirmed", "cancelled")
+SCC_STATUSES = tuple(ServiceStatus)
 
 # The only fields an SCC event is ever built with (CONTRACT.md section 6). "status" is not in the contract's POST
 # body, and SCC may keep its own vocabulary there, so it is sent only to cancel ({"status": "cancelled"}).
@@ -212,7 +214,7 @@ def crew_checklist(booking: Booking, config: PipelineConfig) -> list[str]:
 
 
 def scc_event_payload(
-    booking: Booking, config: PipelineConfig, crew: Iterable[CrewAssignment], *, status: str = "confirmed"
+    booking: Booking, config: PipelineConfig, crew: Iterable[CrewAssignment], *, status: str = ServiceStatus.CONFIRMED
 ) -> dict[str, Any]:
     """The ShipCaptainCrew event for a booking (CONTRACT.md section 6), from operational fields only.
 
@@ -246,6 +248,6 @@ def scc_event_payload(
             f"Check-in: {_clock_on(checkin, start)} ({config.checkin_lead_minutes} min before departure)"
         ),
     }
-    if status == "cancelled":
-        event["status"] = status
+    if status == ServiceStatus.CANCELLED:
+        event["status"] = ServiceStatus.CANCELLED
     return {name: event[name] for name in SCC_EVENT_FIELDS if name in event}

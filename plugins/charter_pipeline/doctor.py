@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -229,24 +230,34 @@ class Doctor:
 
     # --- HTTP services -----------------------------------------------------------------------------------------
     def service(self, conn_id: str, secret: str) -> Finding:
-        from charter_pipeline.hooks.jada_calendar import JadaCalendarHook
-        from charter_pipeline.hooks.policy import RetryPolicy
-        from charter_pipeline.hooks.scc import ShipCaptainCrewHook
+        from charter_pipeline.hooks.jada_calendar import CONNECTION_TEST_ID, JadaCalendarHook
+        from charter_pipeline.hooks.policy import RetryPolicy, ServiceAuthError, ServiceError
+        from charter_pipeline.hooks.scc import CONNECTION_TEST_REF, ShipCaptainCrewHook
 
         policy = RetryPolicy(attempts=2, first_delay=0.2, connect_timeout=_QUICK_TIMEOUTS[0], read_timeout=10.0)
-        hook_class = JadaCalendarHook if conn_id == "jada_dashboard" else ShipCaptainCrewHook
         if not _connection_exists(conn_id):
-            return Finding(conn_id, False, "connection is not defined", f"define it (AIRFLOW_CONN_{conn_id.upper()})")
-        ok, message = hook_class(conn_id, policy=policy).test_connection()
-        if ok:
-            return Finding(conn_id, True, message)
-        refused = "refused" in message
-        fix = (
-            f"put the right {secret} in {conn_id}'s password"
-            if refused
-            else f"check {conn_id}'s host (base URL with scheme) and that the service is up"
-        )
-        return Finding(conn_id, False, message, fix)
+            return Finding(
+                conn_id,
+                False,
+                "connection is not defined",
+                f"define it in Admin -> Connections (or as AIRFLOW_CONN_{conn_id.upper()})",
+            )
+        # A lookup of a booking that does not exist proves the URL and the secret without writing anything. The
+        # advice follows the kind of error: refused credentials are the secret's fault, anything else the host's.
+        if conn_id == "jada_dashboard":
+            jada = JadaCalendarHook(conn_id, policy=policy)
+            name, what, lookup = jada.service_name, "a calendar", lambda: jada.find_entries(CONNECTION_TEST_ID)
+        else:
+            scc = ShipCaptainCrewHook(conn_id, policy=policy)
+            name, what, lookup = scc.service_name, "an event", lambda: scc.find_events(CONNECTION_TEST_REF)
+        try:
+            lookup()
+        except ServiceAuthError as exc:
+            return Finding(conn_id, False, str(exc), f"put the right {secret} in {conn_id}'s password")
+        except ServiceError as exc:
+            fix = f"check {conn_id}'s host (base URL with scheme) and that the service is up"
+            return Finding(conn_id, False, str(exc), fix)
+        return Finding(conn_id, True, f"{name} answered {what} lookup at {_connection_url(conn_id)}")
 
     def scc_host(self) -> Finding:
         if not _connection_exists("scc_api"):
@@ -308,10 +319,34 @@ def run(raw_variable: str | dict[str, Any] | None = None, source: str = "") -> l
     return [first, *Doctor(config, usable=usable).findings()]
 
 
+def airflow_configured(environ: Mapping[str, str]) -> bool:
+    """Whether this environment names an Airflow to check: its home (``AIRFLOW_HOME``, or the ``~/airflow`` that
+    Airflow falls back to when it exists), its database, or connections or the Variable given as variables.
+    Without any, importing Airflow would create an empty ``~/airflow`` and every check would fail for that alone."""
+    if environ.get("AIRFLOW_HOME") or environ.get("AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"):
+        return True
+    if any(name.startswith(("AIRFLOW_CONN_", "AIRFLOW_VAR_")) for name in environ):
+        return True
+    return (Path.home() / "airflow").is_dir()
+
+
+NOT_CONFIGURED = (
+    "nothing to check: no Airflow is configured in this shell (set AIRFLOW_HOME to the deployment's, or give "
+    "AIRFLOW_CONN_* and AIRFLOW_VAR_CHARTER_PIPELINE)"
+)
+
+
 def main() -> int:
     """``python -m charter_pipeline.doctor`` (``make doctor``)."""
+    if not airflow_configured(os.environ):
+        sys.stdout.write(f"{NOT_CONFIGURED}\n")
+        return 1
     # One line per check: Airflow's info lines (a credential source per AWS client) would bury them.
     os.environ.setdefault("AIRFLOW__LOGGING__LOGGING_LEVEL", "WARNING")
+    # Read connections as the API server does: variables first, then the metadata database (Airflow's own
+    # `airflow connections test` sets the same). Outside a server, the Task SDK would skip the database, so a
+    # connection kept there (where the UI edits it) would look undefined.
+    os.environ.setdefault("_AIRFLOW_PROCESS_CONTEXT", "server")
     findings = run()
     failed = sum(finding.ok is False for finding in findings)
     summary = f"{failed} check(s) failed" if failed else "every check passed"

@@ -91,11 +91,6 @@ class BookingState(StrEnum):
         return state in (cls.RECORDED_PAST, cls.RECORDED_NOT_A_CHARTER)
 
 
-# The names the poll and the staff page imported before BookingState; kept so both spellings read the same.
-RECORDED_PAST = BookingState.RECORDED_PAST
-RECORDED_NOT_A_CHARTER = BookingState.RECORDED_NOT_A_CHARTER
-
-
 class Action(StrEnum):
     """What a booking needs, as decided from its snapshot and its ledger record."""
 

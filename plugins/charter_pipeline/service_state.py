@@ -11,9 +11,25 @@ import json
 import logging
 from collections.abc import Mapping
 from decimal import Decimal, InvalidOperation
-from typing import Any
+from enum import StrEnum
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from charter_pipeline.booking import Booking
 
 log = logging.getLogger(__name__)
+
+
+class ServiceStatus(StrEnum):
+    """The status the pipeline gives a calendar entry or an SCC event (CONTRACT.md sections 5 and 6)."""
+
+    CONFIRMED = "confirmed"
+    CANCELLED = "cancelled"
+
+    @classmethod
+    def of(cls, booking: Booking) -> ServiceStatus:
+        """A charter is confirmed; anything else that was published is cancelled."""
+        return cls.CONFIRMED if booking.is_charter else cls.CANCELLED
 
 
 def payload_hash(payload: Mapping[str, Any]) -> str:

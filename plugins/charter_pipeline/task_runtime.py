@@ -73,9 +73,8 @@ def run_now(context: Mapping[str, Any]) -> datetime:
 
 @dataclass(frozen=True)
 class Hooks:
-    """One hook per outside system, and the ledger's stores on one LedgerHook (one client, one call count), made
-    once per task from the validated Variable and handed to the step objects. Nothing connects before first use.
-    A test hands in fakes: ``Hooks.from_config(config, records=fake, ...)``."""
+    """One hook per outside system and the ledger's stores on one LedgerHook (one client, one call count), made once
+    per task from the Variable and handed to the step objects; nothing connects before first use."""
 
     ledger: LedgerHook
     records: BookingRecords

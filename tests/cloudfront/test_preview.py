@@ -198,3 +198,19 @@ def test_the_local_stacks_guest_addresses_are_the_previews(preview: GuestSitePre
     assert config.guest_bucket == BUCKET
     status, _, body = fetch(f"{config.guest_base_url}7K3QX9MZ2ABCD")
     assert (status, body.decode("utf-8")) == (200, PAGE)
+
+
+def test_the_root_shows_the_title_of_a_page_the_pipeline_rendered(s3_endpoint: str, preview: GuestSitePreview) -> None:
+    """A real guest page's <title> comes after about 6 KB of inline style in its head: the index still shows it."""
+    from charter_pipeline.config import load_config
+    from charter_pipeline.guest_page import render_retired_page
+
+    rendered = render_retired_page(load_config(None))
+    assert rendered.index("<title>") > 4096
+    s3 = boto3.client(
+        "s3", endpoint_url=s3_endpoint, region_name="us-east-1", aws_access_key_id="t", aws_secret_access_key="t"
+    )
+    s3.put_object(Bucket=BUCKET, Key="jada-guest-RETIRED2345ABC.html", Body=rendered.encode("utf-8"))
+
+    page = fetch(preview.url + "/")[2].decode("utf-8")
+    assert "<td>This charter page is no longer available</td>" in page

@@ -19,7 +19,7 @@ import pytest
 
 from benchmarks.bookings import csv_bytes, upcoming_charters
 from sandbox.topology import DAG_ID, Topology
-from tests.deployment.conftest import overlapping_on_two_hosts, require_system_deps, today, when
+from tests.deployment.helpers import overlapping_on_two_hosts, require_system_deps, today, when
 
 FIRST_POLL = 20
 KILL_POLL = 6

@@ -22,7 +22,7 @@ import pytest
 
 from benchmarks.bookings import csv_bytes, upcoming_charters
 from sandbox.topology import DAG_ID, Topology
-from tests.deployment.conftest import require_system_deps, today, when
+from tests.deployment.helpers import require_system_deps, today, when
 from tests.e2e.harness import row
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(900)]
@@ -44,7 +44,7 @@ RETENTION_DAYS = 3  # guest_page_retention_days: the topology's Variable keeps t
 def topology(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Topology]:
     require_system_deps()
     home = tmp_path_factory.mktemp("local-topology")
-    # sandbox/run.py gives `airflow standalone` AIRFLOW__CORE__PARALLELISM=4: the same here.
+    # sandbox/run.py gives `make run` (this topology with LocalExecutor) AIRFLOW__CORE__PARALLELISM=4: the same here.
     settings = {"AIRFLOW__CORE__PARALLELISM": "4", "CHARTER_AFTERCARE_SCHEDULE": NEVER}
     with Topology("local", home=home, poll_schedule=NEVER, settings=settings) as started:
         started.api.unpause(DAG_ID)

@@ -232,3 +232,14 @@ def session_id_of(entry: dict[str, Any]) -> str:
 
 def trip_date_of(entry: dict[str, Any]) -> date:
     return date.fromisoformat(entry["charter_date"])
+
+
+def assert_scrubbed(deployment: Deployment, event_id: str) -> None:
+    """The SCC item of ``event_id`` holds no money attribute and no money line (CONTRACT.md section 6)."""
+    from charter_pipeline.money_words import is_money_attribute, is_money_line
+
+    item = deployment.scc_item(event_id)
+    assert item is not None, f"SCC item {event_id} is missing from the events table"
+    assert [name for name in item if is_money_attribute(name)] == []
+    notes = str(item.get("notes", ""))
+    assert [line for line in notes.splitlines() if is_money_line(line)] == []

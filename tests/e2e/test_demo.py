@@ -20,7 +20,9 @@ from sandbox.scc import DEFAULT_SERVICE_KEY
 
 REPO = Path(__file__).resolve().parents[2]
 TZ = ZoneInfo("America/Los_Angeles")
-GUEST_URL = re.compile(r"^http://127\.0\.0\.1:\d+/g/[0-9A-HJKMNP-TV-Z]{13}$")
+# The address on the guest site: the demo's preview port dies with the demo, so it is not printed as a link.
+GUEST_URL = re.compile(r"^/g/[0-9A-HJKMNP-TV-Z]{13}$")
+SAVED_PAGES = re.compile(r"Copies are saved in (\S+)/<SESSION_ID>\.html")
 
 pytestmark = pytest.mark.e2e
 
@@ -83,6 +85,21 @@ def test_every_future_approved_booking_is_published_with_a_working_guest_page(
         assert row["check"] == "OK", row
     pages = [bookings[s.booking_id]["guest page"] for s in published]
     assert len(set(pages)) == len(pages)
+
+
+def test_the_guest_pages_are_saved_where_the_output_says_to_open_them_after_the_demo(
+    demo: subprocess.CompletedProcess[str], bookings: dict[str, dict[str, str]]
+) -> None:
+    found = SAVED_PAGES.search(demo.stdout)
+    assert found, demo.stdout[-3000:]
+    folder = REPO / found.group(1)
+    for sample in _samples("published"):
+        session_id = bookings[sample.booking_id]["guest page"].rsplit("/", 1)[-1]
+        saved = (folder / f"{session_id}.html").read_text(encoding="utf-8")
+        assert f"<title>Your charter aboard {sample.values['Boat']}" in saved
+    first, _ = _first_to_sail()
+    retired = bookings[first.booking_id]["guest page"].rsplit("/", 1)[-1]
+    assert "no longer available" in (folder / f"{retired}-retired.html").read_text(encoding="utf-8")
 
 
 def test_the_past_trip_is_recorded_only(bookings: dict[str, dict[str, str]]) -> None:

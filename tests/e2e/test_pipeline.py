@@ -11,20 +11,11 @@ from pathlib import Path
 
 import pytest
 
-from charter_pipeline.money_words import is_money_attribute, is_money_line
-from tests.e2e.harness import TZ, Deployment, days_ahead, row, session_id_of
+from tests.e2e.harness import TZ, Deployment, assert_scrubbed, days_ahead, row, session_id_of
 
 pytestmark = pytest.mark.e2e
 
 MONEY_TEXT = re.compile(r"\$\s?\d|\d+\.\d\d\s?USD|revenue|payout", re.IGNORECASE)
-
-
-def assert_scrubbed(deployment: Deployment, event_id: str) -> None:
-    item = deployment.scc_item(event_id)
-    assert item is not None, f"SCC item {event_id} is missing from the events table"
-    assert [name for name in item if is_money_attribute(name)] == []
-    notes = str(item.get("notes", ""))
-    assert [line for line in notes.splitlines() if is_money_line(line)] == []
 
 
 def test_publish_four_artifacts_exactly_once_and_reruns_repeat_nothing(

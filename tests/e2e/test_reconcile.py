@@ -21,8 +21,7 @@ import requests
 
 from charter_pipeline.ledger import DRIFT_REPORT_ID
 from sandbox.run import airflow_env
-from tests.e2e.harness import AIRFLOW, REPO, Deployment, RunResult, row, session_id_of
-from tests.e2e.test_pipeline import assert_scrubbed
+from tests.e2e.harness import AIRFLOW, REPO, Deployment, RunResult, assert_scrubbed, row, session_id_of
 
 pytestmark = pytest.mark.e2e
 

@@ -9,7 +9,7 @@ import json
 import logging
 from collections.abc import Callable, Iterator
 from types import SimpleNamespace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -23,7 +23,11 @@ from tests.hooks.stand_ins import (
     Sleeps,
     free_port,
     http_conn_json,
+    unique,
 )
+
+if TYPE_CHECKING:
+    from charter_pipeline.task_runtime import Hooks
 
 
 @pytest.fixture
@@ -125,6 +129,28 @@ def aws_client(aws_conn: str, moto_url: str) -> Any:
         )
 
     return make
+
+
+@pytest.fixture
+def ledger_table(aws_client: Callable[[str], Any]) -> str:
+    """A fresh, empty ledger table on moto, keyed as CONTRACT.md section 2 says (``booking_id``, S): its name."""
+    name = unique("ledger")
+    aws_client("dynamodb").create_table(
+        TableName=name,
+        KeySchema=[{"AttributeName": "booking_id", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "booking_id", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    return name
+
+
+@pytest.fixture
+def ledger(ledger_table: str) -> Hooks:
+    """The task's hooks with a fresh ledger table (its stores: ``records``, ``aftercare``, ``drift_reports``...)."""
+    from charter_pipeline.config import load_config
+    from charter_pipeline.task_runtime import Hooks
+
+    return Hooks.from_config(load_config({"ledger_table": ledger_table}))
 
 
 @pytest.fixture

@@ -1,4 +1,5 @@
-"""Stand-ins for the hook tests: a scriptable JSON service (JADA / SCC), a fake sleep, connection factories."""
+"""Stand-ins for the hook tests: a scriptable JSON service (JADA / SCC), a fake sleep, connection factories, a
+ledger record to save."""
 
 from __future__ import annotations
 
@@ -6,12 +7,13 @@ import json
 import socket
 import threading
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from charter_pipeline.hooks.policy import RetryPolicy
+from charter_pipeline.ledger import LedgerRecord
 
 JADA_TOKEN = "jada-dash-token-7f3a9c1e"
 SCC_KEY = "scc-service-key-b41d29e8"
@@ -234,3 +236,23 @@ def free_port() -> int:
 def unique(prefix: str) -> str:
     """A fresh bucket/table name, so tests share one moto server without seeing each other's data."""
     return f"{prefix}-{uuid.uuid4().hex[:10]}"
+
+
+LEDGER_SNAPSHOT = {"booking_id": "BS-1001", "status": "approved", "timezone": "America/Los_Angeles", "gross": "840.75"}
+
+
+def ledger_record(booking_id: str = "BS-1001", **changes: Any) -> LedgerRecord:
+    """A booking's ledger record as the poll saves it (pending work), with ``changes``."""
+    base = LedgerRecord(
+        booking_id=booking_id,
+        snapshot=LEDGER_SNAPSHOT | {"booking_id": booking_id},
+        order_key=["2026-06-01T17:04:12.000000Z", "2026-06-02T09:00:00.000000Z", "s3://exports/a.csv", 3],
+        fingerprint="f" * 32,
+        status="approved",
+        state="pending",
+        source="s3://exports/a.csv#3",
+        row_digest="d" * 32,
+        first_seen_at="2026-06-02T09:01:00+00:00",
+        updated_at="2026-06-02T09:01:00+00:00",
+    )
+    return replace(base, **changes)

@@ -2,29 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
-
-import pytest
-
-from charter_pipeline.config import load_config
 from charter_pipeline.ledger import POLL_STATE_ID
 from charter_pipeline.stores.poll_state import PollState
 from charter_pipeline.task_runtime import Hooks
-from tests.hooks.stand_ins import unique
-from tests.hooks.test_ledger_hook import record
-
-
-@pytest.fixture
-def ledger(aws_client: Callable[[str], Any]) -> Hooks:
-    name = unique("ledger")
-    aws_client("dynamodb").create_table(
-        TableName=name,
-        KeySchema=[{"AttributeName": "booking_id", "KeyType": "HASH"}],
-        AttributeDefinitions=[{"AttributeName": "booking_id", "AttributeType": "S"}],
-        BillingMode="PAY_PER_REQUEST",
-    )
-    return Hooks.from_config(load_config({"ledger_table": name}))
+from tests.hooks.stand_ins import ledger_record as record
 
 
 def test_delivered_alerts_accumulate_and_the_open_crew_alert_is_set_and_cleared(ledger: Hooks) -> None:

@@ -2,34 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
 from zoneinfo import ZoneInfo
 
-import pytest
-
-from charter_pipeline.config import load_config
 from charter_pipeline.stores.charter_index import CHARTER_INDEX_PREFIX, charter_index_id, index_months
 from charter_pipeline.stores.poll_state import PollState
 from charter_pipeline.task_runtime import Hooks
 from sandbox.ledger_samples import SampleCharter, record_samples, sample_records, staff_samples
-from tests.hooks.stand_ins import unique
 
 LA = ZoneInfo("America/Los_Angeles")
 NOW = datetime(2026, 6, 1, 12, tzinfo=UTC)
-
-
-@pytest.fixture
-def ledger(aws_client: Callable[[str], Any]) -> Hooks:
-    name = unique("ledger")
-    aws_client("dynamodb").create_table(
-        TableName=name,
-        KeySchema=[{"AttributeName": "booking_id", "KeyType": "HASH"}],
-        AttributeDefinitions=[{"AttributeName": "booking_id", "AttributeType": "S"}],
-        BillingMode="PAY_PER_REQUEST",
-    )
-    return Hooks.from_config(load_config({"ledger_table": name}))
 
 
 def charters(count: int, first: datetime, prefix: str = "IDX") -> list[SampleCharter]:

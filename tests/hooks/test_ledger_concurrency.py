@@ -25,8 +25,7 @@ from charter_pipeline.publishing.summary import summarize
 from charter_pipeline.stores.booking_records import BookingRecords, StaleSnapshot
 from charter_pipeline.stores.poll_state import PollState, PollStateStore
 from charter_pipeline.task_runtime import Hooks
-from tests.hooks.stand_ins import unique
-from tests.hooks.test_ledger_hook import record
+from tests.hooks.stand_ins import ledger_record as record
 
 OLD, NEW = "a" * 32, "b" * 32
 ROUNDS = 4  # bookings raced side by side in one test
@@ -68,15 +67,8 @@ def records(table: str, client: Any = None) -> BookingRecords:
 
 
 @pytest.fixture
-def table(aws_client: Callable[[str], Any]) -> str:
-    name = unique("ledger-race")
-    aws_client("dynamodb").create_table(
-        TableName=name,
-        KeySchema=[{"AttributeName": "booking_id", "KeyType": "HASH"}],
-        AttributeDefinitions=[{"AttributeName": "booking_id", "AttributeType": "S"}],
-        BillingMode="PAY_PER_REQUEST",
-    )
-    return name
+def table(ledger_table: str) -> str:
+    return ledger_table
 
 
 def at_once(*calls: Callable[[], Any]) -> list[Any]:

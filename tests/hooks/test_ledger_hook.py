@@ -2,48 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
 import pytest
 
-from charter_pipeline.config import load_config
-from charter_pipeline.ledger import STEPS, LedgerRecord
+from charter_pipeline.ledger import STEPS
 from charter_pipeline.stores.booking_records import SUMMARY_ATTRIBUTES
 from charter_pipeline.stores.poll_state import PollState
 from charter_pipeline.task_runtime import Hooks
-from tests.hooks.stand_ins import unique
-
-SNAPSHOT = {"booking_id": "BS-1001", "status": "approved", "timezone": "America/Los_Angeles", "gross": "840.75"}
-
-
-@pytest.fixture
-def ledger(aws_client: Callable[[str], Any]) -> Hooks:
-    name = unique("ledger")
-    aws_client("dynamodb").create_table(
-        TableName=name,
-        KeySchema=[{"AttributeName": "booking_id", "KeyType": "HASH"}],
-        AttributeDefinitions=[{"AttributeName": "booking_id", "AttributeType": "S"}],
-        BillingMode="PAY_PER_REQUEST",
-    )
-    return Hooks.from_config(load_config({"ledger_table": name}))
-
-
-def record(booking_id: str = "BS-1001", **changes: Any) -> LedgerRecord:
-    base = LedgerRecord(
-        booking_id=booking_id,
-        snapshot=SNAPSHOT | {"booking_id": booking_id},
-        order_key=["2026-06-01T17:04:12.000000Z", "2026-06-02T09:00:00.000000Z", "s3://exports/a.csv", 3],
-        fingerprint="f" * 32,
-        status="approved",
-        state="pending",
-        source="s3://exports/a.csv#3",
-        row_digest="d" * 32,
-        first_seen_at="2026-06-02T09:01:00+00:00",
-        updated_at="2026-06-02T09:01:00+00:00",
-    )
-    return replace(base, **changes)
+from tests.hooks.stand_ins import ledger_record as record
 
 
 def test_a_snapshot_comes_back_as_it_was_saved_row_digest_included(ledger: Hooks) -> None:

@@ -238,15 +238,8 @@ def test_an_alert_post_makes_at_most_the_policy_attempts(receiver: AlertReceiver
 
 
 @pytest.fixture
-def table(aws_client: Callable[[str], Any]) -> str:
-    name = unique("ledger")
-    aws_client("dynamodb").create_table(
-        TableName=name,
-        KeySchema=[{"AttributeName": "booking_id", "KeyType": "HASH"}],
-        AttributeDefinitions=[{"AttributeName": "booking_id", "AttributeType": "S"}],
-        BillingMode="PAY_PER_REQUEST",
-    )
-    return name
+def table(ledger_table: str) -> str:
+    return ledger_table
 
 
 @pytest.fixture

@@ -1,8 +1,16 @@
-"""Valid request bodies for the JADA and SCC stand-ins, shared by the sandbox tests."""
+"""Valid request bodies for the JADA and SCC stand-ins, and calls to SCC's, shared by the sandbox tests (a helper
+module, no tests here)."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+import requests
+
+from sandbox.scc import DEFAULT_SERVICE_KEY
+
+if TYPE_CHECKING:
+    from sandbox.stack import SandboxStack
 
 
 def calendar_entry(booking_id: str = "BS-1001", **changes: Any) -> dict[str, Any]:
@@ -58,3 +66,29 @@ def scc_event(booking_id: str = "BS-1001", **changes: Any) -> dict[str, Any]:
     }
     event.update(changes)
     return event
+
+
+# Calls to the SCC stand-in, as the sandbox tests make them.
+TIMEOUT = 5
+
+
+def call(
+    stack: SandboxStack,
+    method: str,
+    path: str,
+    *,
+    key: str | None = DEFAULT_SERVICE_KEY,
+    base: str | None = None,
+    **kwargs: Any,
+) -> requests.Response:
+    """One request to the SCC stand-in with its service key (or ``key``, None for none)."""
+    headers = {"Authorization": f"Bearer {key}"} if key is not None else {}
+    return requests.request(method, (base or stack.scc_url) + path, headers=headers, timeout=TIMEOUT, **kwargs)
+
+
+def create(stack: SandboxStack, **changes: Any) -> str:
+    """POST a valid event (``scc_event(**changes)``) and return its id."""
+    answer = call(stack, "POST", "/events", json=scc_event(**changes))
+    assert answer.status_code == 201, answer.text
+    event_id: str = answer.json()["event_id"]
+    return event_id

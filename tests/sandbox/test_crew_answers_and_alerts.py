@@ -8,7 +8,7 @@ from typing import Any
 import requests
 
 from sandbox.stack import SandboxStack
-from tests.sandbox.test_scc import TIMEOUT, call, create
+from tests.sandbox.service_bodies import TIMEOUT, call, create
 
 
 def answers(stack: SandboxStack, event_id: str) -> dict[str, str]:

@@ -11,30 +11,9 @@ import requests
 
 from sandbox.scc import DEFAULT_SERVICE_KEY, is_money_key, money_findings
 from sandbox.stack import SandboxStack
-from tests.sandbox.service_bodies import scc_event
+from tests.sandbox.service_bodies import TIMEOUT, call, create, scc_event
 
-TIMEOUT = 5
 SCC_MONEY_ATTRIBUTES = {"captain_fee", "crew_pay", "revenue", "net_revenue", "hourly_rate"}
-
-
-def call(
-    stack: SandboxStack,
-    method: str,
-    path: str,
-    *,
-    key: str | None = DEFAULT_SERVICE_KEY,
-    base: str | None = None,
-    **kwargs: Any,
-) -> requests.Response:
-    headers = {"Authorization": f"Bearer {key}"} if key is not None else {}
-    return requests.request(method, (base or stack.scc_url) + path, headers=headers, timeout=TIMEOUT, **kwargs)
-
-
-def create(stack: SandboxStack, **changes: Any) -> str:
-    answer = call(stack, "POST", "/events", json=scc_event(**changes))
-    assert answer.status_code == 201, answer.text
-    event_id: str = answer.json()["event_id"]
-    return event_id
 
 
 @pytest.mark.parametrize("key", [None, "wrong-key"])

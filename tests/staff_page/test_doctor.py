@@ -11,6 +11,7 @@ import subprocess
 import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -277,3 +278,40 @@ def test_a_queue_that_exists_passes_and_no_ops_alerts_is_a_warning_not_a_failure
     warning = next(f for f in findings if f.check == "ops_alerts")
     assert warning.ok is None
     assert "task log" in warning.detail
+
+
+def _bare_shell(home: Path) -> dict[str, str]:
+    """A person's shell that names no Airflow: nothing AIRFLOW* or CHARTER*, a home of its own."""
+    env = {name: value for name, value in os.environ.items() if not name.startswith(("AIRFLOW", "_AIRFLOW", "CHARTER"))}
+    return env | {"HOME": str(home), "PYTHONPATH": str(REPO / "plugins")}
+
+
+@pytest.mark.parametrize("module", ["sandbox.doctor", "charter_pipeline.doctor"])
+def test_with_no_stack_running_and_nothing_configured_the_doctor_says_so_in_one_line(
+    module: str, tmp_path: Path
+) -> None:
+    """make doctor (sandbox.doctor) with no `make run` going, and the pipeline's doctor alone: one line, exit 1, no
+    traceback, and no ~/airflow created (Airflow makes one when imported without AIRFLOW_HOME)."""
+    args = ["--state-file", str(tmp_path / "no-stack.json")] if module == "sandbox.doctor" else []
+    done = subprocess.run(
+        [sys.executable, "-m", module, *args],
+        env=_bare_shell(tmp_path), cwd=REPO, capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert done.returncode == 1
+    assert len(done.stdout.splitlines()) == 1, done.stdout
+    assert "nothing to check" in done.stdout
+    assert "no Airflow is configured in this shell" in done.stdout
+    assert ("no local stack is running" in done.stdout) == (module == "sandbox.doctor")
+    assert done.stderr == ""
+    assert not (tmp_path / "airflow").exists()
+
+
+def test_a_stale_state_file_of_a_stopped_stack_is_not_taken_for_a_running_one(tmp_path: Path) -> None:
+    from sandbox.topology import read_state_file
+
+    stale = tmp_path / "local-stack.json"
+    stale.write_text(json.dumps({"pid": 2**22 + 7, "env": {}, "executor": "local", "api_url": "x"}))
+    assert read_state_file(stale) is None
+    stale.write_text(json.dumps({"pid": os.getpid(), "env": {}, "executor": "local", "api_url": "x"}))
+    assert read_state_file(stale) == {"pid": os.getpid(), "env": {}, "executor": "local", "api_url": "x"}
+    assert read_state_file(tmp_path / "missing.json") is None

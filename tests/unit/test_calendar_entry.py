@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from dataclasses import replace
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
@@ -15,9 +14,10 @@ from hypothesis import strategies as st
 
 from charter_pipeline.booking import Booking
 from charter_pipeline.calendar_entry import calendar_entry_payload
-from charter_pipeline.config import PipelineConfig, load_config
+from charter_pipeline.config import PipelineConfig
 from charter_pipeline.crew import CrewAssignment, assigned_crew
 from charter_pipeline.money import compute_financials
+from tests.factories import make_booking, make_config
 
 TZ = ZoneInfo("America/Los_Angeles")
 GUEST_URL = "https://queenofsandiego.com/g/7K3M9QXWZ2ABC"
@@ -28,27 +28,6 @@ ROSTER = {
     },
     "Short Handed": {"captain": None, "crew": [{"name": "Eve Watch"}]},
 }
-
-
-def make_config(**settings: Any) -> PipelineConfig:
-    return load_config({"crew_roster": ROSTER, **settings})
-
-
-def make_booking(**changes: Any) -> Booking:
-    booking = Booking(
-        booking_id="BS-1001",
-        status="approved",
-        boat="Sea Breeze",
-        renter_name="Jane Doe",
-        trip_date=date(2026, 12, 4),
-        start=datetime(2026, 12, 4, 10, 0, tzinfo=TZ),
-        duration_hours=Decimal("3"),
-        passengers=6,
-        gross=Decimal("840.75"),
-        renter_email="jane.doe@mail.example",
-        renter_phone="+1 858 555 0199",
-    )
-    return replace(booking, **changes)
 
 
 def entry_for(booking: Booking, config: PipelineConfig, status: str = "confirmed") -> dict[str, Any]:
@@ -63,7 +42,7 @@ def entry_for(booking: Booking, config: PipelineConfig, status: str = "confirmed
 
 
 def test_worked_example_end_to_end() -> None:
-    entry = entry_for(make_booking(), make_config())
+    entry = entry_for(make_booking(), make_config(ROSTER))
 
     assert entry == {
         "external_id": "boatsetter:BS-1001",
@@ -116,12 +95,13 @@ def test_json_numbers_round_trip_with_at_most_two_decimals(
     gross: Decimal, hours: Decimal, crew_count: int, crew_hourly: Decimal, captain_hourly: Decimal, percent: Decimal
 ) -> None:
     config = make_config(
+        ROSTER,
         rates={
             "crew_count": crew_count,
             "crew_hourly": str(crew_hourly),
             "captain_hourly": str(captain_hourly),
             "port_fee_percent": str(percent),
-        }
+        },
     )
     booking = make_booking(gross=gross, duration_hours=hours)
     money = compute_financials(booking, config.rates)
@@ -142,7 +122,7 @@ def test_json_numbers_round_trip_with_at_most_two_decimals(
 
 def test_crew_seats_add_up_to_the_crew_cost_when_seat_rounding_drifts() -> None:
     # 2 seats x 25.00 x 2.333 h = 116.65 overall, but 58.325 -> 58.33 per seat would make 116.66.
-    config = make_config(rates={"crew_extra_hours": "0"})
+    config = make_config(ROSTER, rates={"crew_extra_hours": "0"})
     entry = entry_for(make_booking(duration_hours=Decimal("2.333")), config)
 
     seats = [line["cost"] for line in entry["crew_assignments"] if line["role"] == "crew"]
@@ -214,7 +194,9 @@ def test_crew_seats_add_up_to_the_crew_cost_when_seat_rounding_drifts() -> None:
 def test_start_and_end_carry_the_offset_in_force(
     start: datetime, trip_date: date, hours: str, expected_start: str, expected_end: str
 ) -> None:
-    entry = entry_for(make_booking(start=start, trip_date=trip_date, duration_hours=Decimal(hours)), make_config())
+    entry = entry_for(
+        make_booking(start=start, trip_date=trip_date, duration_hours=Decimal(hours)), make_config(ROSTER)
+    )
 
     assert (entry["start"], entry["end"]) == (expected_start, expected_end)
     assert entry["charter_date"] == trip_date.isoformat()
@@ -222,7 +204,7 @@ def test_start_and_end_carry_the_offset_in_force(
 
 
 def test_short_roster_leaves_named_seats_unassigned() -> None:
-    config = make_config(rates={"crew_count": 3})
+    config = make_config(ROSTER, rates={"crew_count": 3})
     entry = entry_for(make_booking(boat="Short Handed"), config)
 
     assert entry["captain"] == ""
@@ -236,7 +218,7 @@ def test_short_roster_leaves_named_seats_unassigned() -> None:
 
 
 def test_booked_captain_is_the_calendar_captain_and_noted() -> None:
-    entry = entry_for(make_booking(captain="Zed Unknown"), make_config())
+    entry = entry_for(make_booking(captain="Zed Unknown"), make_config(ROSTER))
 
     assert entry["captain"] == "Zed Unknown"
     assert entry["crew_assignments"][0]["name"] == "Zed Unknown"
@@ -246,7 +228,7 @@ def test_booked_captain_is_the_calendar_captain_and_noted() -> None:
 def test_cancelled_entry_and_notes_without_contact_details() -> None:
     booking = make_booking(status="cancelled", renter_email="", renter_phone="")
 
-    entry = entry_for(booking, make_config(), status="cancelled")
+    entry = entry_for(booking, make_config(ROSTER), status="cancelled")
 
     assert entry["status"] == "cancelled"
     assert entry["notes"] == "Boatsetter status: cancelled"
@@ -254,12 +236,12 @@ def test_cancelled_entry_and_notes_without_contact_details() -> None:
 
 def test_unknown_status_is_refused() -> None:
     with pytest.raises(ValueError, match="status"):
-        entry_for(make_booking(), make_config(), status="tentative")
+        entry_for(make_booking(), make_config(ROSTER), status="tentative")
 
 
 def test_crew_passed_in_names_the_lines() -> None:
     booking = make_booking()
-    config = make_config()
+    config = make_config(ROSTER)
     crew = [CrewAssignment("captain", "Pat Relief", "pat@jada.example"), CrewAssignment("crew", "Lou Fill")]
 
     entry = calendar_entry_payload(
@@ -273,3 +255,17 @@ def test_crew_passed_in_names_the_lines() -> None:
 
     assert entry["captain"] == "Pat Relief"
     assert [line["name"] for line in entry["crew_assignments"]] == ["Pat Relief", "Lou Fill", "Unassigned"]
+
+
+def test_a_charter_is_confirmed_at_the_services_and_anything_else_cancelled() -> None:
+    import json
+
+    from charter_pipeline.service_state import ServiceStatus
+
+    assert ServiceStatus.of(make_booking()) == "confirmed"
+    assert ServiceStatus.of(make_booking(status="completed")) is ServiceStatus.CONFIRMED
+    assert ServiceStatus.of(make_booking(status="cancelled")) is ServiceStatus.CANCELLED
+    assert ServiceStatus.of(make_booking(status="expired")) is ServiceStatus.CANCELLED
+    # What goes over the wire is the plain word.
+    entry = entry_for(make_booking(status="cancelled"), make_config(ROSTER), status=ServiceStatus.CANCELLED)
+    assert json.loads(json.dumps(entry))["status"] == "cancelled"

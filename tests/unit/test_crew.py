@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from dataclasses import replace
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Any
@@ -26,6 +25,7 @@ from charter_pipeline.crew import (
     scc_event_payload,
 )
 from charter_pipeline.money_words import money_findings
+from tests.factories import make_booking, make_config
 
 TZ = ZoneInfo("America/Los_Angeles")
 
@@ -56,27 +56,6 @@ ROSTER: dict[str, Any] = {
         "crew": [{"name": "Dom Three", "email": "dom@jada.example"}],
     },
 }
-
-
-def make_config(**settings: Any) -> PipelineConfig:
-    return load_config({"crew_roster": ROSTER, **settings})
-
-
-def make_booking(**changes: Any) -> Booking:
-    booking = Booking(
-        booking_id="BS-1001",
-        status="approved",
-        boat="Sea Breeze",
-        renter_name="Jane Doe",
-        trip_date=date(2026, 12, 4),
-        start=datetime(2026, 12, 4, 10, 0, tzinfo=TZ),
-        duration_hours=Decimal("3"),
-        passengers=6,
-        gross=Decimal("840.75"),
-        renter_email="jane.doe@mail.example",
-        renter_phone="+1 858 555 0199",
-    )
-    return replace(booking, **changes)
 
 
 def crew_of(booking: Booking, config: PipelineConfig) -> list[tuple[str, str, str]]:
@@ -174,7 +153,7 @@ def crew_of(booking: Booking, config: PipelineConfig) -> list[tuple[str, str, st
     ],
 )
 def test_assigned_crew(boat: str, captain: str, expected: list[tuple[str, str, str]]) -> None:
-    assert crew_of(make_booking(boat=boat, captain=captain), make_config()) == expected
+    assert crew_of(make_booking(boat=boat, captain=captain), make_config(ROSTER)) == expected
 
 
 def test_the_boats_own_listing_wins_when_a_name_is_on_two_rosters() -> None:
@@ -199,7 +178,7 @@ def test_default_roster_with_an_empty_captain_assigns_nobody() -> None:
 
 @pytest.mark.parametrize(("seats", "deckhands"), [(0, []), (1, ["Ana Deck"]), (5, ["Ana Deck", "Bo Line", "Cy Spare"])])
 def test_crew_count_caps_the_deckhands(seats: int, deckhands: list[str]) -> None:
-    crew = assigned_crew(make_booking(), make_config(rates={"crew_count": seats}))
+    crew = assigned_crew(make_booking(), make_config(ROSTER, rates={"crew_count": seats}))
 
     assert crew[0] == CrewAssignment("captain", "Sam Skipper", "sam@jada.example")
     assert [member.name for member in crew[1:]] == deckhands
@@ -235,12 +214,12 @@ def test_iso_local_refuses_a_naive_time() -> None:
 
 
 def test_checkin_is_elapsed_minutes_before_departure() -> None:
-    config = make_config(checkin_lead_minutes=45)
+    config = make_config(ROSTER, checkin_lead_minutes=45)
 
     assert checkin_time(make_booking(), config) == datetime(2026, 12, 4, 9, 15, tzinfo=TZ)
     # Fall back: 01:15 PST is 30 min after 01:45 PDT, though the wall clock went backwards.
     start = datetime(2026, 11, 1, 9, 15, tzinfo=UTC).astimezone(TZ)
-    checkin = checkin_time(make_booking(start=start, trip_date=date(2026, 11, 1)), make_config())
+    checkin = checkin_time(make_booking(start=start, trip_date=date(2026, 11, 1)), make_config(ROSTER))
     assert iso_local(checkin) == "2026-11-01T01:45:00-07:00"
 
 
@@ -248,7 +227,7 @@ def test_checkin_is_elapsed_minutes_before_departure() -> None:
 
 
 def test_checklist_is_a_real_crew_checklist_in_order() -> None:
-    checklist = crew_checklist(make_booking(), make_config())
+    checklist = crew_checklist(make_booking(), make_config(ROSTER))
     text = "\n".join(checklist)
 
     assert checklist[0].startswith("Life jackets aboard for all 6 passengers, plus child sizes if needed")
@@ -272,7 +251,7 @@ def test_checklist_is_a_real_crew_checklist_in_order() -> None:
 
 
 def test_checklist_says_nothing_of_money_or_the_renters_contact() -> None:
-    text = "\n".join(crew_checklist(make_booking(), make_config()))
+    text = "\n".join(crew_checklist(make_booking(), make_config(ROSTER)))
 
     for secret in ("840", "Doe", "jane.doe@mail.example", "0199", "BS-1001"):
         assert secret not in text
@@ -281,7 +260,9 @@ def test_checklist_says_nothing_of_money_or_the_renters_contact() -> None:
 def test_checklist_for_one_passenger_and_local_times_in_the_pipeline_zone() -> None:
     start = datetime(2026, 7, 4, 17, 0, tzinfo=UTC)  # 10:00 AM PDT
     booking = make_booking(start=start, trip_date=date(2026, 7, 4), passengers=1, renter_name="Cher")
-    checklist = crew_checklist(booking, make_config(checkin_lead_minutes=45, meeting_point="Shelter Island dock"))
+    checklist = crew_checklist(
+        booking, make_config(ROSTER, checkin_lead_minutes=45, meeting_point="Shelter Island dock")
+    )
 
     assert checklist[0].startswith("Life jacket aboard for the 1 passenger, plus a child size if needed")
     assert "Guest check-in at Shelter Island dock at 9:15 AM: meet Cher, headcount 1 passenger before boarding" in (
@@ -294,8 +275,8 @@ def test_checklist_names_the_day_when_a_time_falls_on_another_date() -> None:
     booking = make_booking(start=datetime(2026, 12, 4, 0, 15, tzinfo=TZ), duration_hours=Decimal("1.5"))
     late = make_booking(start=datetime(2026, 12, 4, 22, 30, tzinfo=TZ), duration_hours=Decimal("3"))
 
-    early_text = "\n".join(crew_checklist(booking, make_config()))
-    late_text = "\n".join(crew_checklist(late, make_config()))
+    early_text = "\n".join(crew_checklist(booking, make_config(ROSTER)))
+    late_text = "\n".join(crew_checklist(late, make_config(ROSTER)))
 
     assert "Weather and sea check before 11:45 PM (Thu 3 Dec 2026)" in early_text
     assert "Return to the dock by 1:45 AM:" in early_text
@@ -308,7 +289,7 @@ def test_checklist_names_the_day_when_a_time_falls_on_another_date() -> None:
 
 def test_scc_event_payload_is_the_contract_shape_from_operational_fields_only() -> None:
     booking = make_booking()
-    config = make_config()
+    config = make_config(ROSTER)
     crew = assigned_crew(booking, config)
 
     payload = scc_event_payload(booking, config, crew)
@@ -338,7 +319,7 @@ def test_scc_event_payload_is_the_contract_shape_from_operational_fields_only() 
 
 def test_scc_event_payload_never_carries_the_renters_contact_or_surname() -> None:
     booking = make_booking(renter_name="Jane Marie Doe-Smith")
-    config = make_config()
+    config = make_config(ROSTER)
     dumped = json.dumps(scc_event_payload(booking, config, assigned_crew(booking, config)))
 
     for private in ("jane.doe@mail.example", "858 555 0199", "Doe-Smith", "Marie", "840.75"):
@@ -348,7 +329,7 @@ def test_scc_event_payload_never_carries_the_renters_contact_or_surname() -> Non
 
 def test_scc_status_is_sent_only_to_cancel() -> None:
     booking = make_booking()
-    config = make_config()
+    config = make_config(ROSTER)
 
     assert "status" not in scc_event_payload(booking, config, [])
     assert scc_event_payload(booking, config, [], status="cancelled")["status"] == "cancelled"
@@ -359,7 +340,7 @@ def test_scc_status_is_sent_only_to_cancel() -> None:
 def test_scc_event_in_summer_carries_the_daylight_offset() -> None:
     booking = make_booking(trip_date=date(2026, 7, 4), start=datetime(2026, 7, 4, 10, 0, tzinfo=TZ))
 
-    payload = scc_event_payload(booking, make_config(), [])
+    payload = scc_event_payload(booking, make_config(ROSTER), [])
 
     assert (payload["start"], payload["end"]) == ("2026-07-04T10:00:00-07:00", "2026-07-04T13:00:00-07:00")
 
@@ -436,7 +417,7 @@ def test_no_scc_event_ever_speaks_of_money(
         passengers=passengers,
         gross=gross,
     )
-    config = make_config(checkin_lead_minutes=lead, meeting_point=meeting_point)
+    config = make_config(ROSTER, checkin_lead_minutes=lead, meeting_point=meeting_point)
 
     payload = scc_event_payload(booking, config, assigned_crew(booking, config))
 

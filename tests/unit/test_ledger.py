@@ -4,32 +4,16 @@ from __future__ import annotations
 
 from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
-from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 import pytest
 
 from charter_pipeline.booking import Booking, fingerprint
 from charter_pipeline.ledger import POLL_STATE_ID, STEPS, Action, LedgerRecord, decide, is_newer, with_snapshot
+from tests.factories import make_booking
 
 TZ = ZoneInfo("America/Los_Angeles")
 NOW = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
-
-
-def make_booking(status: str = "approved", days_ahead: int = 10, **changes: object) -> Booking:
-    start = datetime.combine(NOW.date() + timedelta(days=days_ahead), datetime.min.time(), TZ).replace(hour=10)
-    booking = Booking(
-        booking_id="BS-1001",
-        status=status,
-        boat="Sea Breeze",
-        renter_name="Jane Doe",
-        trip_date=start.date(),
-        start=start,
-        duration_hours=Decimal("3"),
-        passengers=6,
-        gross=Decimal("840.75"),
-    )
-    return replace(booking, **changes)  # type: ignore[arg-type]
 
 
 def synced_record(booking: Booking, **changes: object) -> LedgerRecord:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 from dataclasses import replace
-from datetime import date, datetime
 from decimal import Decimal
 from fractions import Fraction
 from zoneinfo import ZoneInfo
@@ -13,26 +12,12 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from charter_pipeline.booking import Booking
 from charter_pipeline.config import RateCard, load_config
 from charter_pipeline.money import Financials, compute_financials, money_json
+from tests.factories import make_booking
 
 TZ = ZoneInfo("America/Los_Angeles")
 DEFAULT_RATES = load_config(None).rates
-
-
-def make_booking(gross: str = "840.75", hours: str = "3") -> Booking:
-    return Booking(
-        booking_id="BS-1001",
-        status="approved",
-        boat="Sea Breeze",
-        renter_name="Jane Doe",
-        trip_date=date(2026, 12, 4),
-        start=datetime(2026, 12, 4, 10, 0, tzinfo=TZ),
-        duration_hours=Decimal(hours),
-        passengers=6,
-        gross=Decimal(gross),
-    )
 
 
 def rates(**changes: object) -> RateCard:
@@ -89,7 +74,7 @@ def rates(**changes: object) -> RateCard:
 def test_line_items_round_half_up_and_net_is_gross_minus_them(
     gross: str, hours: str, rate_card: RateCard, crew: str, captain: str, port_fee: str, net: str
 ) -> None:
-    money = compute_financials(make_booking(gross, hours), rate_card)
+    money = compute_financials(make_booking(gross=Decimal(gross), duration_hours=Decimal(hours)), rate_card)
 
     assert (str(money.crew_cost), str(money.captain_cost), str(money.port_fee), str(money.net_revenue)) == (
         crew,
@@ -101,7 +86,7 @@ def test_line_items_round_half_up_and_net_is_gross_minus_them(
 
 
 def test_worked_example_keeps_its_inputs() -> None:
-    money = compute_financials(make_booking("840.75", "3"), DEFAULT_RATES)
+    money = compute_financials(make_booking(gross=Decimal("840.75"), duration_hours=Decimal("3")), DEFAULT_RATES)
 
     assert money.gross_revenue == Decimal("840.75")
     assert money.charter_hours == Decimal("3")
@@ -116,14 +101,16 @@ def test_worked_example_keeps_its_inputs() -> None:
 
 
 def test_gross_with_a_fraction_of_a_cent_is_taken_to_the_cent() -> None:
-    money = compute_financials(make_booking("100.005", "1"), rates(port_fee_percent=0))
+    money = compute_financials(
+        make_booking(gross=Decimal("100.005"), duration_hours=Decimal("1")), rates(port_fee_percent=0)
+    )
 
     assert money.gross_revenue == Decimal("100.01")
     assert money.net_revenue == Decimal("100.01") - Decimal("150.00") - Decimal("50.00")
 
 
 def test_to_dict_writes_money_as_cent_strings_and_round_trips() -> None:
-    money = compute_financials(make_booking("840.7", "3"), DEFAULT_RATES)
+    money = compute_financials(make_booking(gross=Decimal("840.7"), duration_hours=Decimal("3")), DEFAULT_RATES)
     data = money.to_dict()
 
     assert data == {
@@ -144,7 +131,7 @@ def test_to_dict_writes_money_as_cent_strings_and_round_trips() -> None:
 
 
 def test_negative_net_survives_the_round_trip() -> None:
-    money = compute_financials(make_booking("10.00", "4"), DEFAULT_RATES)
+    money = compute_financials(make_booking(gross=Decimal("10.00"), duration_hours=Decimal("4")), DEFAULT_RATES)
 
     assert money.to_dict()["net_revenue"] == "-491.80"
     assert Financials.from_dict(money.to_dict()).net_revenue == Decimal("-491.80")
@@ -183,7 +170,9 @@ def test_every_item_is_its_exact_value_rounded_half_up_and_net_adds_up(
     percent: Decimal,
 ) -> None:
     card = RateCard(crew_count, crew_hourly, extra, captain_hourly, percent)
-    money = compute_financials(make_booking(str(gross), str(charter_hours)), card)
+    money = compute_financials(
+        make_booking(gross=Decimal(str(gross)), duration_hours=Decimal(str(charter_hours))), card
+    )
 
     exact_crew = crew_count * Fraction(crew_hourly) * (Fraction(charter_hours) + Fraction(extra))
     assert Fraction(money.crew_cost) == _half_up_cents(exact_crew)

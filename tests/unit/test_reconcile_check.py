@@ -16,7 +16,7 @@ from charter_pipeline.ledger import LedgerRecord
 from charter_pipeline.reconcile.check import Reconcile
 from charter_pipeline.reconcile.drift import SKIP_PENDING, Difference, sent_calendar, sent_scc_event
 from charter_pipeline.task_runtime import Hooks
-from tests.unit.test_reconcile_drift import make_booking, make_config, published
+from tests.factories import make_booking, make_config, published
 
 
 class FakeLedger:

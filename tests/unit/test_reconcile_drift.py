@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import date, datetime, timedelta
+from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -11,9 +11,8 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from charter_pipeline.booking import Booking, fingerprint
-from charter_pipeline.config import PipelineConfig, load_config
+from charter_pipeline.config import PipelineConfig
 from charter_pipeline.guest_page import page_hash
-from charter_pipeline.ledger import STEPS, LedgerRecord
 from charter_pipeline.money_words import holds_amount
 from charter_pipeline.reconcile.drift import (
     SKIP_ENDED,
@@ -32,56 +31,9 @@ from charter_pipeline.reconcile.drift import (
     situation,
     skip_reason,
 )
-from charter_pipeline.service_state import payload_hash
+from tests.factories import SESSION_ID, make_booking, make_config, published
 
 TZ = ZoneInfo("America/Los_Angeles")
-SESSION_ID = "7K3M9QXWZ2ABC"
-ROSTER = {
-    "default": {
-        "captain": {"name": "Sam Skipper", "email": "sam@jada.example"},
-        "crew": [{"name": "Ana Deck", "email": "ana@jada.example"}, {"name": "Bo Line"}],
-    }
-}
-
-
-def make_config(**settings: Any) -> PipelineConfig:
-    return load_config({"crew_roster": ROSTER, **settings})
-
-
-def make_booking(**changes: Any) -> Booking:
-    booking = Booking(
-        booking_id="BS-1001",
-        status="approved",
-        boat="Sea Breeze",
-        renter_name="Jane Doe",
-        trip_date=date(2026, 12, 4),
-        start=datetime(2026, 12, 4, 10, 0, tzinfo=TZ),
-        duration_hours=Decimal("3"),
-        passengers=6,
-        gross=Decimal("840.75"),
-    )
-    return replace(booking, **changes)
-
-
-def published(booking: Booking, config: PipelineConfig, **changes: Any) -> LedgerRecord:
-    """The ledger record publishing leaves: every step done for the snapshot, the hashes of what was sent."""
-    fp = fingerprint(booking)
-    record = LedgerRecord(
-        booking_id=booking.booking_id,
-        snapshot=booking.to_dict(),
-        fingerprint=fp,
-        session_id=SESSION_ID,
-        calendar_id="cal_1",
-        scc_event_id="evt-1",
-        page_hash="a" * 64,
-        step_fingerprints=dict.fromkeys(STEPS, fp),
-    )
-    record = replace(
-        record,
-        calendar_hash=payload_hash(sent_calendar(record, booking, config).payload),
-        scc_hash=payload_hash(sent_scc_event(record, booking, config).payload),
-    )
-    return replace(record, **changes)
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from charter_pipeline.ledger import RECORDED_PAST, STEPS
+from charter_pipeline.ledger import STEPS, BookingState
 from charter_pipeline.staff_page.app import render_page
 from charter_pipeline.staff_page.board import FilterError, Filters, artifact_state, build_board, parse_filters
 from sandbox.ledger_samples import NASTY_NAMES, SampleCharter, sample_records, staff_samples
@@ -58,7 +58,7 @@ def test_each_artifact_state_in_the_operators_words() -> None:
     assert [artifact_state(done, s).state for s in STEPS] == ["done"] * 4 + ["skipped"]
     assert [artifact_state(failed, s).state for s in STEPS] == ["done", "failed", "pending", "pending", "pending"]
     assert {artifact_state(pending, s).state for s in STEPS} == {"pending"}
-    past = replace(pending, state=RECORDED_PAST)
+    past = replace(pending, state=BookingState.RECORDED_PAST)
     assert {artifact_state(past, s).state for s in STEPS} == {"not needed"}
 
 
@@ -95,3 +95,34 @@ def test_the_page_renders_every_nasty_name_as_text() -> None:
     for name in NASTY_NAMES:
         assert name not in html
     assert "Evans" not in html  # first name and last initial only
+
+
+def test_a_cancelled_or_inquiry_row_says_why_it_has_no_crew_not_that_it_is_unknown() -> None:
+    charters = [
+        SampleCharter("B-SAILS", "Jane Doe", "Queen", datetime(2026, 6, 3, 10, tzinfo=LA)),
+        SampleCharter("B-OFF", "Ann Lee", "Queen", datetime(2026, 6, 4, 10, tzinfo=LA), status="cancelled"),
+        SampleCharter("B-ASK", "Bo Chen", "Queen", datetime(2026, 6, 5, 10, tzinfo=LA), status="inquiry"),
+    ]
+    board = build_board(Filters(TODAY, date(2026, 6, 30)), LA, "", sample_records(charters, NOW))
+    notes = {row.booking_id: row.crew_note for row in board.charters}
+    assert notes == {
+        "B-SAILS": "not known yet",
+        "B-OFF": "no crew: cancelled",
+        "B-ASK": "no crew: inquiry, not a charter",
+    }
+    html, _ = render_page(board)
+    assert html.count("not known yet") == 1
+    assert "no crew: cancelled" in html
+    assert "no crew: inquiry, not a charter" in html
+
+
+def test_quarantine_times_are_shown_in_the_pages_local_time_zone() -> None:
+    # 2026-01-02 03:04 UTC is 19:04 on 1 January in San Diego (PST, UTC-8).
+    quarantine = [{"source": "a.csv", "row": 3, "reason": "Gross: bad", "quarantined_at": "2026-01-02T03:04:00+00:00"}]
+    board = build_board(Filters(TODAY, date(2026, 6, 30)), LA, "", [], quarantine=quarantine)
+    [row] = board.quarantined
+    assert row.quarantined_local == "Thu 01 Jan 2026 19:04"
+    assert row.quarantined_at == "2026-01-02T03:04:00+00:00"  # the JSON keeps the stored instant
+    html, _ = render_page(board)
+    assert "Thu 01 Jan 2026 19:04" in html
+    assert ">2026-01-02T03:04:00+00:00<" not in html

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import requests
 
-from charter_pipeline.alerts import Alert, refuse_unsafe
+from charter_pipeline.alerts import Alert, AlertDelivery, refuse_unsafe
 from charter_pipeline.hooks.policy import HTTP_POLICY, RetryPolicy, ServiceError
 from charter_pipeline.hooks.service_http import ServiceHttpHook
 
-SENT = "sent"
-LOGGED = "logged"
+SENT = AlertDelivery.SENT
+LOGGED = AlertDelivery.LOGGED
 
 
 def _missing_connection_errors() -> tuple[type[Exception], ...]:

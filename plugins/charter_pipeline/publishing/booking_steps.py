@@ -26,7 +26,7 @@ from charter_pipeline.booking import Booking
 from charter_pipeline.config import PipelineConfig
 from charter_pipeline.crew import external_ref
 from charter_pipeline.ledger import SNAPSHOT_ROUNDS, LedgerRecord, skipped_result
-from charter_pipeline.service_state import changed_fields, payload_hash, pick_existing
+from charter_pipeline.service_state import ServiceStatus, changed_fields, payload_hash, pick_existing
 from charter_pipeline.task_runtime import describe
 
 if TYPE_CHECKING:
@@ -72,12 +72,10 @@ class BookingSteps:
             try:
                 return step(self.record())
             except StaleSnapshot:
-                log.warning("%s: a newer snapshot was recorded while this step ran; doing it for that one.", self.label)
+                log.warning(
+                    "%s: a newer snapshot was recorded while this step ran; doing it for that one.", self.booking.label
+                )
         return step(self.record())
-
-    @property
-    def label(self) -> str:
-        return self.booking.label
 
     @contextmanager
     def recording_failure(self, step: str) -> Iterator[None]:
@@ -96,7 +94,7 @@ class BookingSteps:
                 )
             except StaleSnapshot:
                 log.warning(
-                    "%s: %s failed for a snapshot that is no longer the newest; not recorded.", self.label, step
+                    "%s: %s failed for a snapshot that is no longer the newest; not recorded.", self.booking.label, step
                 )
             except Exception:  # the original error matters more than the bookkeeping one
                 log.warning("Could not record the failure of %s in the ledger.", step)
@@ -150,7 +148,7 @@ class BookingSteps:
             compute_financials(self.booking, self.config.rates),
             assigned_crew(self.booking, self.config),
             guest_url=self.config.guest_url(session_id),
-            status="confirmed" if self.booking.is_charter else "cancelled",
+            status=ServiceStatus.of(self.booking),
             config=self.config,
         )
         wanted = payload_hash(payload)
@@ -200,7 +198,7 @@ class BookingSteps:
             payload = scc_event_payload(self.booking, self.config, assigned_crew(self.booking, self.config))
             wanted = payload_hash(payload)
         else:
-            payload, wanted = {}, payload_hash({"status": "cancelled"})
+            payload, wanted = {}, payload_hash({"status": ServiceStatus.CANCELLED})
         if record.scc_event_id and record.scc_hash == wanted:
             result = f"{record.scc_event_id} already up to date"
             self.ledger.record_step(self.booking_id, "scc", self.fp, result)
@@ -211,7 +209,7 @@ class BookingSteps:
         if not self.booking.is_charter:
             if existing is None:
                 event_id, result, changed = "", "no SCC event to cancel", False
-            elif existing.get("status") == "cancelled":
+            elif existing.get("status") == ServiceStatus.CANCELLED:
                 event_id, result, changed = str(existing["event_id"]), "SCC event already cancelled", False
             else:
                 event_id = str(existing["event_id"])
@@ -228,8 +226,8 @@ class BookingSteps:
             seen_notes = scrub_notes(str(existing.get("notes") or "")).rstrip()
             if seen_notes != str(payload.get("notes") or "").rstrip():
                 diff["notes"] = payload.get("notes")
-            if existing.get("status") == "cancelled":
-                diff["status"] = "confirmed"  # a cancelled booking that came back approved sails again
+            if existing.get("status") == ServiceStatus.CANCELLED:
+                diff["status"] = ServiceStatus.CONFIRMED  # a cancelled booking that came back approved sails again
             if diff:
                 self.scc_hook.update_event(event_id, diff, names=proper_names(payload))
                 result = f"updated {event_id} ({', '.join(sorted(diff))})"
@@ -309,7 +307,7 @@ class BookingSteps:
         session_id, digest = record.session_id, record.page_hash
         if not digest:
             result = "the newest snapshot's page is not uploaded yet; the step that uploads it invalidates it"
-            log.info("%s: %s; nothing done.", self.label, result)
+            log.info("%s: %s; nothing done.", self.booking.label, result)
             return {"invalidation_id": "", "result": result}
         invalidation_id = ""
         unchanged = record.invalidated_hash == digest

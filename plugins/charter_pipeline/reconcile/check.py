@@ -191,10 +191,11 @@ class Reconcile:
         text = alert_text(booking, reported(differences), self.config.tz)
         alert = Alert(AlertKind.DRIFT, record.booking_id, text, ident)
         try:
-            delivery = AlertDelivery(self.hooks.alerts.send(alert))
+            how = self.hooks.alerts.send(alert)
         except Exception as exc:  # refused or unanswered: the next run sends it again, with the same id
             log.warning("%s: drift alert %s not delivered: %s", record.booking_id, ident, describe(exc))
             return AlertDelivery.FAILED, f"failed: {describe(exc)}"
         # Answered 2xx, or logged without the connection (handled): never sent again (CONTRACT.md section 11).
         self.hooks.aftercare.record_alert_sent(record.booking_id, ident)
-        return delivery, f"{delivery} ({ident})"
+        delivery = AlertDelivery.LOGGED if how == AlertDelivery.LOGGED else AlertDelivery.SENT
+        return delivery, f"{how} ({ident})"

@@ -19,7 +19,7 @@ from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING, Any
 
 from charter_pipeline.money_words import holds_amount
-from charter_pipeline.service_state import payload_hash
+from charter_pipeline.service_state import ServiceStatus, payload_hash
 
 if TYPE_CHECKING:
     from charter_pipeline.booking import Booking
@@ -97,7 +97,7 @@ def sent_calendar(record: LedgerRecord, booking: Booking, config: PipelineConfig
         compute_financials(booking, config.rates),
         assigned_crew(booking, config),
         guest_url=config.guest_url(record.session_id) if record.session_id else "",
-        status="confirmed" if booking.is_charter else "cancelled",
+        status=ServiceStatus.of(booking),
         config=config,
     )
     return Sent(payload, payload_hash(payload) == record.calendar_hash)
@@ -108,7 +108,8 @@ def sent_scc_event(record: LedgerRecord, booking: Booking, config: PipelineConfi
     from charter_pipeline.crew import assigned_crew, scc_event_payload
 
     if not booking.is_charter:
-        return Sent({"status": "cancelled"}, payload_hash({"status": "cancelled"}) == record.scc_hash)
+        cancellation = {"status": ServiceStatus.CANCELLED}
+        return Sent(cancellation, payload_hash(cancellation) == record.scc_hash)
     payload = scc_event_payload(booking, config, assigned_crew(booking, config))
     return Sent(payload, payload_hash(payload) == record.scc_hash)
 
@@ -152,11 +153,12 @@ def scc_event_differences(sent: Sent, events: Sequence[Mapping[str, Any]], event
     place = f"{SCC_EVENT} {event_id}"
     payload = sent.payload
     status = str(event.get("status") or "")
-    if payload.get("status") == "cancelled":
+    if payload.get("status") == ServiceStatus.CANCELLED:
         # A cancellation is all that was sent: the rest is what SCC held before it.
-        return [] if status == "cancelled" else [Difference(place, _was(("status", status, "cancelled")))]
+        cancelled = status == ServiceStatus.CANCELLED
+        return [] if cancelled else [Difference(place, _was(("status", status, ServiceStatus.CANCELLED)))]
     found: list[Difference] = []
-    if status == "cancelled":
+    if status == ServiceStatus.CANCELLED:
         # SCC keeps its own words for a live event ("scheduled", "confirmed"); only a cancellation is drift.
         found.append(Difference(place, "status is cancelled, the pipeline never cancelled it"))
     for name in ("start", "end"):

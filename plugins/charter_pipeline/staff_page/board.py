@@ -13,12 +13,12 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from enum import StrEnum
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from charter_pipeline.booking import KNOWN_STATUSES
+from charter_pipeline.booking import KNOWN_STATUSES, Booking
 from charter_pipeline.ledger import (
     STEPS,
     BookingState,
@@ -124,9 +124,10 @@ class CharterRow:
     status: str
     state: str  # what the pipeline last concluded
     artifacts: list[Artifact]
-    crew: list[CrewAnswer] | None  # None: not known yet
+    crew: list[CrewAnswer] | None  # None: no answers stored (crew_note says why)
     guest_url: str
     error: str
+    crew_note: str = ""  # what the Crew cell says without answers: "not known yet", or why there is no crew
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -137,7 +138,8 @@ class QuarantinedRow:
     source: str
     row: int | None
     reason: str
-    quarantined_at: str
+    quarantined_at: str  # as stored: ISO 8601 in UTC
+    quarantined_local: str = ""  # the same instant in the page's time zone, as the page shows it
 
 
 @dataclass
@@ -190,6 +192,27 @@ def crew_answers(raw: str) -> list[CrewAnswer] | None:
     ]
 
 
+def crew_note(booking: Booking) -> str:
+    """What the Crew cell says when no answers are stored: a cancelled charter or an inquiry has no crew to ask
+    (aftercare asks only for charters that sail, CONTRACT.md section 11); a charter's crew is asked later."""
+    if booking.is_cancelled:
+        return "no crew: cancelled"
+    if not booking.is_charter:
+        return f"no crew: {booking.status}, not a charter"
+    return "not known yet"
+
+
+def local_instant(stored: str, tz: ZoneInfo) -> str:
+    """A stored ISO 8601 instant as the page shows times (its local date and time), or as stored if unreadable."""
+    try:
+        instant = datetime.fromisoformat(stored)
+    except ValueError:
+        return stored
+    if instant.tzinfo is None:
+        instant = instant.replace(tzinfo=UTC)
+    return instant.astimezone(tz).strftime("%a %d %b %Y %H:%M")
+
+
 def charter_row(
     record: LedgerRecord, tz: ZoneInfo, guest_base_url: str, crew: Mapping[str, str] | None = None
 ) -> CharterRow | None:
@@ -214,16 +237,19 @@ def charter_row(
         crew=crew_answers((crew or {}).get(record.booking_id, "")),
         guest_url=f"{guest_base_url}{record.session_id}" if page_published else "",
         error=error,
+        crew_note=crew_note(booking),
     )
 
 
-def quarantined_row(record: Mapping[str, Any]) -> QuarantinedRow:
+def quarantined_row(record: Mapping[str, Any], tz: ZoneInfo) -> QuarantinedRow:
     row = record.get("row")
+    quarantined_at = str(record.get("quarantined_at", ""))
     return QuarantinedRow(
         source=str(record.get("source") or record.get("uri") or ""),
         row=row if isinstance(row, int) and not isinstance(row, bool) else None,
         reason=str(record.get("reason", "")),
-        quarantined_at=str(record.get("quarantined_at", "")),
+        quarantined_at=quarantined_at,
+        quarantined_local=local_instant(quarantined_at, tz) if quarantined_at else "",
     )
 
 
@@ -251,5 +277,5 @@ def build_board(
         if row is not None and row.error:
             failed.setdefault(row.booking_id, row)
     board.failed = sorted(failed.values(), key=lambda row: (row.starts_at, row.booking_id))
-    board.quarantined = [quarantined_row(record) for record in quarantine]
+    board.quarantined = [quarantined_row(record, tz) for record in quarantine]
     return board

@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING
 
 from charter_pipeline.config import PipelineConfig
 from charter_pipeline.staff_page.board import Board, Filters, build_board
+
+if TYPE_CHECKING:
+    from charter_pipeline.task_runtime import Hooks
 
 # The quarantine records the page shows, newest first; a file with many bad rows would otherwise fill it.
 QUARANTINE_SHOWN = 20
@@ -25,40 +27,38 @@ BACKLOG_READ = 200
 # Hooks kept between page views: a boto3 client costs more to build than a page view's reads. Rebuilt after
 # HOOKS_KEPT_SECONDS so that a rotated AWS key (Admin -> Connections) is picked up without a restart.
 HOOKS_KEPT_SECONDS = 300.0
-_kept: dict[tuple[str, str, str], tuple[float, Any]] = {}
+_kept: dict[tuple[str, str], tuple[float, Hooks | None]] = {}
 _kept_lock = threading.Lock()
 
 
-def _kept_hook(kind: str, name: str, aws_conn_id: str, make: Callable[[], Any]) -> Any:
-    key = (kind, name, aws_conn_id)
+def _kept_hooks(config: PipelineConfig, aws_conn_id: str) -> Hooks:
+    from charter_pipeline.hooks.exports import ExportsHook
+    from charter_pipeline.hooks.ledger import LedgerHook
+    from charter_pipeline.task_runtime import Hooks
+
+    key = (config.ledger_table, aws_conn_id)
     now = time.monotonic()
     with _kept_lock:
-        made, hook = _kept.get(key, (0.0, None))
-        if hook is None or now - made > HOOKS_KEPT_SECONDS:
-            hook = make()
-            _kept[key] = (now, hook)
-        return hook
+        made, hooks = _kept.get(key, (0.0, None))
+        if hooks is None or now - made > HOOKS_KEPT_SECONDS:
+            ledger = LedgerHook(config.ledger_table, aws_conn_id=aws_conn_id)
+            hooks = Hooks.from_config(config, ledger=ledger, exports=ExportsHook(aws_conn_id))
+            _kept[key] = (now, hooks)
+        return hooks
 
 
 def read_board(
     config: PipelineConfig, filters: Filters, *, aws_conn_id: str = "aws_default", quarantine: bool = True
 ) -> Board:
     """The page's data for ``filters`` (local dates in the Variable's time zone)."""
-    from charter_pipeline.hooks.exports import ExportsHook
-    from charter_pipeline.hooks.ledger import LedgerHook
-    from charter_pipeline.task_runtime import Hooks
-
-    ledger: LedgerHook = _kept_hook(
-        "ledger", config.ledger_table, aws_conn_id, lambda: LedgerHook(config.ledger_table, aws_conn_id=aws_conn_id)
-    )
-    index = Hooks.from_config(config, ledger=ledger).charter_index
+    hooks = _kept_hooks(config, aws_conn_id)
+    index = hooks.charter_index
     start, end = filters.window(config.tz)
     records, crew = index.charters_starting(start, end)
     backlog, backlog_crew = index.backlog_records(BACKLOG_READ)
     quarantined = []
     if quarantine:
-        exports: ExportsHook = _kept_hook("exports", "", aws_conn_id, lambda: ExportsHook(aws_conn_id))
-        quarantined = exports.recent_quarantine(config.quarantine_uri, limit=QUARANTINE_SHOWN)
+        quarantined = hooks.exports.recent_quarantine(config.quarantine_uri, limit=QUARANTINE_SHOWN)
     return build_board(
         filters,
         config.tz,

@@ -14,8 +14,6 @@ Several processes write one item at the same moment (CONTRACT.md section 9: a bo
 task of an older run, the poll), so no write here is a blind read-then-write: step records and failures are
 updates of their own attributes, conditional on the snapshot they were made for; snapshots are conditional on the
 order key that was read. docs/ARCHITECTURE.md "Concurrency" has the table.
-
-A poll reads only SUMMARY_ATTRIBUTES of every booking its exports name, and whole items of those it decides.
 """
 
 from __future__ import annotations
@@ -25,7 +23,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from charter_pipeline.ledger import STEPS, LedgerRecord, RecordSummary
+from charter_pipeline.ledger import STEPS, LedgerRecord, RecordSummary, failed_result
 
 if TYPE_CHECKING:
     from charter_pipeline.hooks.ledger import Condition, LedgerHook
@@ -74,21 +72,15 @@ class BookingRecords:
         return {record.booking_id: record for record in map(record_from_item, self.hook.batch_get(booking_ids))}
 
     def get_summaries(self, booking_ids: Iterable[str]) -> dict[str, RecordSummary]:
-        """What the poll checks export rows against, for many bookings, 100 per call; ids never seen are absent.
-
-        Only SUMMARY_ATTRIBUTES are read: the snapshot, most of an item, stays in the table. A full-history export
-        names every booking ever made, every poll, and most of them need nothing more than this.
-        """
+        """What the poll checks export rows against (only SUMMARY_ATTRIBUTES: the snapshot, most of an item, stays
+        in the table; a full-history export names every booking ever made), 100 per call; unknown ids are absent."""
         summaries = map(summary_from_item, self.hook.batch_get(booking_ids, SUMMARY_ATTRIBUTES))
         return {summary.booking_id: summary for summary in summaries}
 
     def published_records(self, *, include_retired: bool = False) -> Iterator[LedgerRecord]:
         """Every booking that has anything published outside (a calendar entry, an SCC event or a guest page),
-        whole records, read with a consistent Scan; retired ones only when ``include_retired``.
-
-        The ledger has no index but its key, so this reads the whole table once (DynamoDB filters after reading);
-        callers that run hourly or daily (aftercare, reconcile) can afford that, the 15-minute poll does not use
-        it. Decide what is upcoming or ended from the records (``aftercare.crew_answers``)."""
+        whole records, retired ones only when ``include_retired``: a consistent Scan of the whole table (the ledger
+        has no other index), which the hourly and daily DAGs can afford and the 15-minute poll never makes."""
         condition = "(attribute_exists(calendar_id) OR attribute_exists(scc_event_id) OR attribute_exists(page_hash))"
         if not include_retired:
             condition += " AND attribute_not_exists(retired_hash) AND attribute_not_exists(retired_at)"
@@ -164,7 +156,7 @@ class BookingRecords:
         self._update(
             booking_id,
             {
-                f"{step}_result": f"failed: {message}"[:500],
+                f"{step}_result": failed_result(message)[:500],
                 f"{step}_at": now_iso(),
                 "last_error": message[:500],
                 f"{step}_failure": kind,
@@ -228,10 +220,14 @@ def item_from_record(record: LedgerRecord) -> dict[str, Any]:
 
 def summary_from_item(item: Mapping[str, Any]) -> RecordSummary:
     """A RecordSummary from an item (whole, or read with the summary's projection)."""
+    # Attribute by attribute, no loop over the item: a poll makes one of these for every booking an export names.
     get = item.get
     order_key = get("order_key", "")
     return RecordSummary(
-        **{name: get(name, "") for name in ("booking_id", "row_digest", "state", "fingerprint")},
+        booking_id=get("booking_id", ""),
+        row_digest=get("row_digest", ""),
+        state=get("state", ""),
+        fingerprint=get("fingerprint", ""),
         step_fingerprints=tuple([get(name, "") for name in _STEP_FP]),
         order_key_text="" if order_key == "null" else order_key,  # "null": a record saved without a snapshot
     )

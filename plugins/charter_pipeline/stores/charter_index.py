@@ -31,13 +31,11 @@ class CharterIndex:
         self.hook, self.records, self.poll_state = hook, records, poll_state
 
     def index_charters(self, records: Iterable[LedgerRecord]) -> int:
-        """Note each record's booking under the month its charter starts in (one small item per month).
+        """Note each record's booking under the month its charter starts in; returns the number of calls made.
 
-        Each booking is one attribute of its month's item (name: booking id, value: UTC start), set without
-        reading first, so concurrent writers never overwrite each other; a booking that moved to another month
-        stays behind as a stale name, which the page drops when the record's own start disagrees. Returns the
-        number of calls made.
-        """
+        Each booking is one attribute of its month's item (name: booking id, value: UTC start), set without reading
+        first, so concurrent writers never overwrite each other; a booking that moved to another month stays behind
+        as a stale name, which the page drops when the record's own start disagrees."""
         by_month: dict[str, dict[str, str]] = {}
         for record in records:
             booking = record.booking

@@ -1,4 +1,5 @@
-"""The deployed topology, started natively (sandbox/topology.py), shared by every test of a module.
+"""Helpers of the deployment tests (a helper module, no tests here): the deployed topology, started natively
+(sandbox/topology.py), is shared by every test of a module.
 
 These tests drive the pipeline the way staff and the scheduler do: through ``/api/v2`` and the exports bucket, and
 read the outcome at the services (the stand-ins) and in Airflow's REST API. They never import the pipeline.
