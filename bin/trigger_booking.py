@@ -13,10 +13,13 @@ Where and as whom, from the environment:
   AIRFLOW_URL        the API server's base URL (default http://127.0.0.1:8080, the local stack's)
   AIRFLOW_TOKEN      a bearer token; or else
   AIRFLOW_USERNAME, AIRFLOW_PASSWORD   exchanged for a token at POST /auth/token.
+  AIRFLOW_RETRY_PAUSE  seconds before the first retry of an HTTP 5xx (default 1; then twice as long each time).
 Against the default URL with none of these, it signs in with the local stack's pinned login (admin / admin).
 
 Exit codes: 0 triggered (with --wait: the run succeeded); 1 the run failed (--wait); 2 refused or unreachable.
-A refused booking (HTTP 4xx) prints Airflow's answer, which names the field.
+A refused booking (HTTP 4xx) prints Airflow's answer, which names the field. With --wait, the lines the run left
+on its page (a refusal naming the field, "nothing changed", "not applied: ...") are printed with its end. An HTTP
+5xx (SQLite's "database is locked" under load) is tried again a few times, saying so.
 """
 
 from __future__ import annotations
@@ -36,10 +39,19 @@ LOCAL_URL = "http://127.0.0.1:8080"
 # sandbox/run.py pins this login for the local stack only; a deployment never has it.
 LOCAL_LOGIN = ("admin", "admin")
 FINISHED = {"success", "failed"}
+# An API server under load (SQLite's "database is locked") answers 5xx now and then: try again 4 times, waiting
+# 1, 2, 4, then 8 times AIRFLOW_RETRY_PAUSE seconds (default 1).
+RETRY_PAUSES = (1, 2, 4, 8)
+# The tasks that leave a line on the run's page (their rendered map index: publishing/tasks.py show_on_run).
+NOTED_TASKS = ("collect_bookings", "run_summary")
 
 
 class Refused(Exception):
-    """The API server answered 4xx/5xx, or could not be reached."""
+    """The API server answered 4xx (or 5xx again and again), or could not be reached."""
+
+
+class ServerError(Exception):
+    """The API server answered 5xx: worth another try."""
 
 
 class AirflowApi:
@@ -52,6 +64,20 @@ class AirflowApi:
         self._login = login
 
     def _call(self, method: str, path: str, body: Any = None, *, auth: bool = True) -> Any:
+        unit = float(os.environ.get("AIRFLOW_RETRY_PAUSE") or 1)
+        for pause in (*(unit * factor for factor in RETRY_PAUSES), None):
+            try:
+                return self._call_once(method, path, body, auth=auth)
+            except ServerError as exc:
+                if pause is None:
+                    raise Refused(str(exc)) from None
+                # A trigger that failed with a 5xx made no run (its transaction was rolled back), so sending it
+                # again is safe; at worst a booking is processed twice, which changes nothing the second time.
+                print(f"trigger_booking: {exc}; trying again in {pause:g} s", file=sys.stderr)
+                time.sleep(pause)
+        raise AssertionError("unreachable")
+
+    def _call_once(self, method: str, path: str, body: Any = None, *, auth: bool = True) -> Any:
         headers = {"Accept": "application/json"}
         data = None
         if body is not None:
@@ -64,7 +90,8 @@ class AirflowApi:
             with urllib.request.urlopen(request, timeout=self.timeout) as answer:
                 text = answer.read().decode("utf-8", "replace")
         except urllib.error.HTTPError as exc:
-            raise Refused(f"HTTP {exc.code} from {method} {path}: {_detail(exc.read())}") from None
+            error = f"HTTP {exc.code} from {method} {path}: {_detail(exc.read())}"
+            raise (ServerError(error) if exc.code >= 500 else Refused(error)) from None
         except (urllib.error.URLError, TimeoutError, OSError) as exc:
             raise Refused(f"cannot reach {self.url} ({getattr(exc, 'reason', exc)})") from None
         return json.loads(text) if text.strip() else None
@@ -86,18 +113,38 @@ class AirflowApi:
     def state(self, run_id: str) -> str:
         return str(self._call("GET", f"/api/v2/dags/{DAG_ID}/dagRuns/{_quote(run_id)}")["state"])
 
-    def refusal_lines(self, run_id: str) -> list[str]:
-        """The lines of collect_bookings' log that say why a manual booking was refused (best effort)."""
+    def run_lines(self, run_id: str) -> list[str]:
+        """What the run says on its page in the UI: the line its first and last task left (their rendered map
+        index), then, for a failed task that left none, the error its log ends with."""
+        run = f"/api/v2/dags/{DAG_ID}/dagRuns/{_quote(run_id)}"
+        lines = []
+        for task_id in NOTED_TASKS:
+            try:
+                ti = self._call("GET", f"{run}/taskInstances/{task_id}") or {}
+            except Refused:
+                continue
+            if ti.get("rendered_map_index"):
+                lines.append(f"{task_id}: {ti['rendered_map_index']}")
+            elif ti.get("state") == "failed":
+                lines += [f"{task_id}: {line}" for line in self._errors(run, task_id, int(ti.get("try_number") or 1))]
+        return lines
+
+    def _errors(self, run: str, task_id: str, try_number: int) -> list[str]:
+        """The exception a failed task's log ends with (Airflow 3 logs it as ``error_detail``)."""
         try:
-            log = self._call(
-                "GET", f"/api/v2/dags/{DAG_ID}/dagRuns/{_quote(run_id)}/taskInstances/collect_bookings/logs/1"
-            )
+            log = self._call("GET", f"{run}/taskInstances/{task_id}/logs/{try_number}")
         except Refused:
             return []
         content = log.get("content") if isinstance(log, dict) else None
         events = content if isinstance(content, list) else [content]
-        lines = [str(e.get("event", "")) if isinstance(e, dict) else str(e) for e in events if e]
-        return [line for line in lines if "refused" in line.lower()]
+        found = []
+        for event in events:
+            if not isinstance(event, dict):
+                continue
+            for detail in event.get("error_detail") or []:
+                if isinstance(detail, dict) and detail.get("exc_value"):
+                    found.append(f"{detail.get('exc_type', 'Error')}: {detail['exc_value']}")
+        return found[-1:]
 
     def run_page(self, run_id: str) -> str:
         return f"{self.url}/dags/{DAG_ID}/runs/{_quote(run_id)}"
@@ -175,9 +222,10 @@ def main(argv: list[str] | None = None, environ: dict[str, str] | None = None) -
         print(f"run {run_id}: {state}")
         if state == "queued":
             print("  still queued: is the DAG paused, or another run of it still going (max_active_runs=1)?")
-        if state == "failed":
-            for line in api.refusal_lines(run_id):
+        if state in FINISHED:
+            for line in api.run_lines(run_id):
                 print(f"  {line}")
+        if state == "failed":
             return 1
         return 0 if state == "success" else 2
     except Refused as exc:

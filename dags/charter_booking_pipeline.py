@@ -20,7 +20,9 @@ every create first looks the booking up at the service. Failed bookings are retr
 
 **Manual trigger.** Fill in the form's "Booking to process now" fields, or trigger with config
 `{"booking": {...}}` (fields as in the export, snake_case), to process one booking now. Both are checked by the
-same rules; a refusal names the field. With neither, a manual run polls like a scheduled one.
+same rules; a refusal names the field, and the run's "Task Instances" tab shows it beside `collect_bookings`.
+A manual booking without `updated_at` is the desk's newest word (it corrects an exported booking); the line beside
+`run_summary` says what became of it. With neither, a manual run polls like a scheduled one.
 
 Configuration: the `charter_pipeline` Variable and the `aws_default`, `jada_dashboard`, `scc_api` connections
 (see the README).
@@ -39,13 +41,16 @@ from charter_pipeline.trigger_form import TRIGGER_PARAMS
 
 # Each task of a booking's group sets this in its context; the UI shows it as the map index label.
 BOOKING_LABEL = "{{ charter_label }}"
+# The line collect_bookings and run_summary leave on the run's page, refusals included (publishing/tasks.py
+# show_on_run): the Task SDK cannot set a run's note, but a task's rendered map index is shown beside it.
+RUN_NOTE = "{{ charter_note | default('') }}"
 
 
 def _labelled(item: dict[str, Any]) -> None:
     get_current_context()["charter_label"] = item["label"]  # type: ignore[typeddict-unknown-key]
 
 
-@task
+@task(map_index_template=RUN_NOTE)
 def collect_bookings() -> list[dict[str, Any]]:
     """Poll the exports (or take the manual booking) and return the work for the mapped groups."""
     from charter_pipeline import exports_queue
@@ -124,7 +129,7 @@ def charter(item: dict[str, Any]) -> None:
     guest_page(item) >> cloudfront_invalidation(item)
 
 
-@task(multiple_outputs=False, trigger_rule=TriggerRule.ALL_DONE, retries=0)
+@task(multiple_outputs=False, trigger_rule=TriggerRule.ALL_DONE, retries=0, map_index_template=RUN_NOTE)
 def run_summary() -> dict[str, Any]:
     """The run's table: published, updated, cancelled, unchanged, recorded only, quarantined, failed."""
     from charter_pipeline.publishing import tasks

@@ -34,6 +34,10 @@ class FakeAirflow:
     token: str = "tok-9f8e7d"
     states: list[str] = field(default_factory=lambda: ["queued", "running", "success"])
     refuse_with: str = ""
+    locked: int = 0  # how many next requests answer 500 "database is locked", as SQLite under load made one
+    # Each noted task's instance as GET .../taskInstances/{task_id} answers it (fields as Airflow 3.3 names them).
+    task_instances: dict[str, dict[str, Any]] = field(default_factory=dict)
+    logs: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # task id -> its log's JSON content
     requests: list[tuple[str, str, Any]] = field(default_factory=list)
     confs: list[dict[str, Any]] = field(default_factory=list)
 
@@ -45,6 +49,9 @@ class FakeAirflow:
             return 201, {"access_token": self.token}
         if headers.get("Authorization") != f"Bearer {self.token}":
             return 401, {"detail": "Not authenticated"}
+        if self.locked:
+            self.locked -= 1
+            return 500, {"detail": "(sqlite3.OperationalError) database is locked"}
         if (method, path) == ("POST", RUNS):
             if set(body) != {"logical_date", "conf"} or body["logical_date"] is not None:
                 return 422, {"detail": [{"loc": ["body", "logical_date"], "msg": "Field required"}]}
@@ -54,10 +61,11 @@ class FakeAirflow:
             return 200, {"dag_run_id": RUN_ID, "state": "queued"}
         if method == "GET" and unquote(path) == f"{RUNS}/{RUN_ID}" and "+" not in path:
             return 200, {"dag_run_id": RUN_ID, "state": self.states.pop(0) if len(self.states) > 1 else self.states[0]}
-        if method == "GET" and unquote(path) == f"{RUNS}/{RUN_ID}/taskInstances/collect_bookings/logs/1":
-            return 200, {
-                "content": [{"event": "Task started"}, {"event": "Manual booking refused: Boat: column is missing"}]
-            }
+        for task_id, ti in self.task_instances.items():
+            if method == "GET" and unquote(path) == f"{RUNS}/{RUN_ID}/taskInstances/{task_id}":
+                return 200, {"task_id": task_id, "map_index": -1, **ti}
+            if method == "GET" and unquote(path) == f"{RUNS}/{RUN_ID}/taskInstances/{task_id}/logs/1":
+                return 200, {"content": self.logs.get(task_id, []), "continuation_token": None}
         return 404, {"detail": "Not Found"}
 
 
@@ -131,9 +139,45 @@ def test_wait_follows_the_run_to_its_end(airflow: tuple[FakeAirflow, str]) -> No
     assert done.returncode == 0, done.stdout + done.stderr
     assert f"run {RUN_ID}: success" in done.stdout
     fake.states = ["running", "failed"]
+    refusal = "Manual booking refused: Gross: '-50' must be an amount in USD, zero or more"
+    fake.task_instances = {
+        "collect_bookings": {"state": "failed", "try_number": 1, "rendered_map_index": refusal},
+        "run_summary": {"state": "failed", "try_number": 1, "rendered_map_index": None},
+    }
+    # Airflow 3.3 logs the exception as the event "Task failed with exception" with its text in error_detail.
+    fake.logs["run_summary"] = [
+        {"event": "Task started"},
+        {"event": "Task failed with exception", "error_detail": [
+            {"exc_type": "AirflowFailException", "exc_value": "collect_bookings did not finish", "frames": []}]},
+    ]  # fmt: skip
     failed = trigger(url, json.dumps(BOOKING), "--wait", "--every", "0.05", AIRFLOW_TOKEN=fake.token)
     assert failed.returncode == 1
-    assert "Manual booking refused: Boat: column is missing" in failed.stdout
+    assert f"  collect_bookings: {refusal}" in failed.stdout
+    assert "  run_summary: AirflowFailException: collect_bookings did not finish" in failed.stdout
+
+
+def test_wait_prints_what_a_green_run_says_on_its_page(airflow: tuple[FakeAirflow, str]) -> None:
+    fake, url = airflow
+    nothing = "Manual booking BS-480117: nothing changed: it matches what is already published"
+    fake.task_instances = {"run_summary": {"state": "success", "try_number": 1, "rendered_map_index": nothing}}
+    done = trigger(url, json.dumps(BOOKING), "--wait", "--every", "0.05", AIRFLOW_TOKEN=fake.token)
+    assert done.returncode == 0
+    assert f"  run_summary: {nothing}" in done.stdout
+
+
+def test_a_locked_database_is_tried_again_and_said(airflow: tuple[FakeAirflow, str]) -> None:
+    """Issue 22: one trigger was lost to HTTP 500 "database is locked" (SQLite under load)."""
+    fake, url = airflow
+    fake.locked = 2
+    done = trigger(url, json.dumps(BOOKING), AIRFLOW_TOKEN=fake.token, AIRFLOW_RETRY_PAUSE="0.01")
+    assert done.returncode == 0, done.stderr
+    assert fake.confs == [{"booking": BOOKING}]
+    assert done.stderr.count("database is locked") == 2
+    assert "trying again" in done.stderr
+    fake.locked = 99
+    gave_up = trigger(url, json.dumps(BOOKING), AIRFLOW_TOKEN=fake.token, AIRFLOW_RETRY_PAUSE="0.01")
+    assert gave_up.returncode == 2
+    assert "HTTP 500" in gave_up.stderr.splitlines()[-1]
 
 
 def test_a_refused_booking_prints_airflows_answer_naming_the_field(airflow: tuple[FakeAirflow, str]) -> None:

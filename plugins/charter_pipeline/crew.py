@@ -7,7 +7,7 @@ what anyone is paid (CONTRACT.md section 6). So the SCC event is built from an a
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, tzinfo
 from decimal import Decimal
@@ -139,6 +139,23 @@ def assigned_crew(booking: Booking, config: PipelineConfig) -> list[CrewAssignme
         team.append(CrewAssignment("crew", member.name, member.email))
         seats -= 1
     return team
+
+
+def roster_boats(config: PipelineConfig) -> list[str]:
+    """The boats ``crew_roster`` names (its ``default`` entry is not a boat), in order."""
+    return sorted((name for name in config.crew_roster if _same_name(name) != "default"), key=str.casefold)
+
+
+def default_crew_note(boat: str, known_boats: Collection[str]) -> str:
+    """Why a charter sails with the ``default`` crew when that may be a mistake: "" when the roster names the boat,
+    or names no boat at all (a roster of only ``default`` means one crew for every boat, CONTRACT.md section 1).
+
+    The boat is not refused (CONTRACT.md section 1: "the default entry serves the rest", and a real booking of a
+    boat the roster forgot still needs its guest page); a typo ("Flying Dutchman") is said on the run summary and
+    the staff page instead (README Decisions, "Unknown boats")."""
+    if not known_boats or any(_same_name(name) == _same_name(boat) for name in known_boats):
+        return ""
+    return f"default crew: boat {boat!r} is not in crew_roster, which lists {', '.join(known_boats)}"
 
 
 # --- what the crew are told ------------------------------------------------------------------------------------

@@ -2,9 +2,10 @@
 
 Two ways to hand the pipeline one booking (CONTRACT.md sections 1 and 9), one validator for both:
 
-- the form: one param per field (``booking_id``, ``status``, ...), typed, limited and explained, in the section
-  "Booking to process now". Airflow checks these schemas when the run is triggered (the UI, REST and
-  ``dags test -c``), so a passenger count of 0 is refused before any run exists, with the param's name;
+- the form: one param per field (``booking_id``, ``status``, ...), each a string with a pattern (or a choice, or
+  a date) and help, in the section "Booking to process now". Airflow checks these schemas when the run is
+  triggered (the UI, REST and ``dags test -c``), so a passenger count of 0 is refused before any run exists, with
+  the param's name, and what was typed is never changed (no number fields: the UI clamps those);
 - conf ``{"booking": {...}}``: the whole booking as one JSON object, as the contract and REST callers send it. Its
   schema is deliberately loose (any object): a strict one would turn a bad field into a bare JSON-schema error
   about ``booking``. The first task refuses it instead, with a line naming the field.
@@ -21,7 +22,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Final
 
-from charter_pipeline.booking import BookingError
+from charter_pipeline.booking import COLUMNS, BookingError
 
 SECTION: Final = "Booking to process now"
 JSON_SECTION: Final = "The same booking as JSON (REST and CLI)"
@@ -40,7 +41,22 @@ STATUS_CHOICES: Final[Mapping[str | None, str]] = {
     "expired": "expired: record only",
 }
 
-_CLOCK_PATTERN = r"^\s*[0-9]{1,2}:[0-9]{2}(:[0-9]{2})?\s*([AaPp]\.?\s*[Mm]\.?)?\s*$"
+# What a typed value may look like: the same rules as booking.py's parser (tests/unit/test_trigger_form.py holds
+# them to it), said as patterns on string fields. Never minimum/maximum on a number field: Airflow's form clamps a
+# number to those on blur (-50 became 0, 200 became 150) and so changes what a person typed (issue 22). Patterns
+# are checked by Airflow when the run is triggered (Param.resolve, jsonschema): a bad value is refused, naming the
+# param, before any run exists. ``\s`` at either end: the parser strips a cell, so "  14:00 " is 14:00 there too.
+_CLOCK_PATTERN = (
+    r"^\s*(([01]?[0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9])?"
+    r"|(0?[1-9]|1[0-2]):[0-5][0-9](:[0-5][0-9])?\s*[AaPp]\.?\s*[Mm]\.?)\s*$"
+)
+# More than 0 and at most 24: 1 to 23 with any decimals, 24 with zero decimals, or 0.x with a digit that is not 0.
+_HOURS_PATTERN = r"^\s*(0*([1-9]|1[0-9]|2[0-3])(\.[0-9]+)?|0*24(\.0+)?|0*\.[0-9]*[1-9][0-9]*)\s*$"
+# A whole number from 1 to 150 (6.0 is six, as a spreadsheet writes it).
+_PASSENGERS_PATTERN = r"^\s*0*([1-9]|[1-9][0-9]|1[0-4][0-9]|150)(\.0+)?\s*$"
+# USD, zero or more and below 1,000,000,000: 840.75, $840.75, $1,234.50. No minus sign can match.
+_GROSS_PATTERN = r"^\s*(\$\s*)?(0*[0-9]{1,9}(\.[0-9]*)?|0*\.[0-9]+|[0-9]{1,3}(,[0-9]{3}){1,2}(\.[0-9]*)?)\s*$"
+_NUMBER_LENGTH = 40  # booking.py's longest number text
 
 
 def _text(title: str, description: str, max_length: int, **schema: Any) -> dict[str, Any]:
@@ -83,30 +99,21 @@ FORM_FIELDS: Final[Mapping[str, Mapping[str, Any]]] = {
         pattern=_CLOCK_PATTERN,
         examples=["09:00", "10:00", "12:00", "14:00", "17:00", "18:30"],
     ),
-    "duration_hours": {
-        "type": ["null", "number"],
-        "exclusiveMinimum": 0,
-        "maximum": 24,
-        "title": "Duration (hours)",
-        "description": "Charter length in hours, more than 0 and at most 24, e.g. 3 or 2.5. Required.",
-        "section": SECTION,
-    },
-    "passengers": {
-        "type": ["null", "integer"],
-        "minimum": 1,
-        "maximum": 150,
-        "title": "Passengers",
-        "description": "Party size, a whole number from 1 to 150. Required.",
-        "section": SECTION,
-    },
-    "gross": {
-        "type": ["null", "number"],
-        "minimum": 0,
-        "exclusiveMaximum": 1_000_000_000,
-        "title": "Gross (USD)",
-        "description": "Booking revenue to the operator in USD, zero or more, e.g. 840.75. Required.",
-        "section": SECTION,
-    },
+    "duration_hours": _text(
+        "Duration (hours)",
+        "Charter length in hours, more than 0 and at most 24, e.g. 3 or 2.5. Required.",
+        _NUMBER_LENGTH,
+        pattern=_HOURS_PATTERN,
+    ),
+    "passengers": _text(
+        "Passengers", "Party size, a whole number from 1 to 150. Required.", _NUMBER_LENGTH, pattern=_PASSENGERS_PATTERN
+    ),
+    "gross": _text(
+        "Gross (USD)",
+        "Booking revenue to the operator in USD, zero or more, e.g. 840.75 or $1,234.50. Required.",
+        _NUMBER_LENGTH,
+        pattern=_GROSS_PATTERN,
+    ),
     "captain": _text(
         "Captain", "Only when the renter booked a captain: that captain sails. Empty: the roster's captain.", 200
     ),
@@ -128,6 +135,15 @@ TRIGGER_PARAMS: Final[Mapping[str, Mapping[str, Any]]] = {**FORM_FIELDS, "bookin
 """Every param of the DAG, in the order the form shows them; each defaults to None."""
 
 
+def form_title(column: str) -> str:
+    """The form's title of the field that holds ``column`` (an export column, as BookingError names it), so a
+    refusal of a booking typed into the form uses the form's words; the column itself when the form has none."""
+    for name, schema in FORM_FIELDS.items():
+        if COLUMNS[name] == column:
+            return str(schema["title"])
+    return column
+
+
 def manual_booking(params: Mapping[str, Any]) -> Mapping[str, Any] | None:
     """The booking a manual run was given (conf ``booking``, or the form's fields), or None to poll.
 
@@ -146,7 +162,8 @@ def manual_booking(params: Mapping[str, Any]) -> Mapping[str, Any] | None:
         if not isinstance(booking, Mapping):
             raise BookingError("booking", "must be a JSON object")
         return booking
-    return filled or None
+    # A field left empty on a filled form is an empty field ("Boat: must not be empty"), not a missing column.
+    return {name: filled.get(name, "") for name in FORM_FIELDS} if filled else None
 
 
 def _blank(value: object) -> bool:

@@ -17,8 +17,8 @@ from tests.dags.integrity import REPO
 PIPELINE_FILE = REPO / "dags" / "charter_booking_pipeline.py"
 BAD_FORM_VALUES = {
     "booking_id": "B" * 65, "status": "approved-ish", "boat": "", "renter_name": "R" * 201,
-    "trip_date": "12/18/2026", "start_time": "half past two", "duration_hours": 25, "passengers": 0,
-    "gross": -5, "captain": "C" * 201, "renter_email": "e" * 255, "renter_phone": "5" * 65,
+    "trip_date": "12/18/2026", "start_time": "25:99", "duration_hours": "25", "passengers": "0",
+    "gross": "-50", "captain": "C" * 201, "renter_email": "e" * 255, "renter_phone": "5" * 65,
 }  # fmt: skip
 
 

@@ -12,8 +12,12 @@ one a test triggered.
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 from zoneinfo import ZoneInfo
@@ -276,3 +280,36 @@ def test_aftercare_alerts_the_desk_once_then_retires_the_page_on_the_scheduler(t
         assert retiring["caller_reference"] not in {i["caller_reference"] for i in before}
     finally:
         top.api.pause(AFTERCARE)
+
+
+# Issue 22: a manual booking refused is said where the person is, on the real scheduler
+
+
+def test_refusals_name_the_field_through_rest_and_make_trigger_wait(topology: Topology) -> None:
+    """A bad form field is refused by ``POST /dagRuns`` (HTTP 400 naming the param, no run); a bad conf booking
+    fails the run's first task before any outside call, and the line naming the field is on the run's page
+    (collect_bookings' rendered map index), which ``make trigger --wait`` prints."""
+    top = topology
+    seen = len(top.stack.jada.state()["requests"]) + len(top.stack.scc.state()["requests"])
+    before = len(top.api.runs(DAG_ID))
+    for name, typed in (("gross", "-50"), ("passengers", "0"), ("start_time", "25:99")):
+        answer = top.api.request("POST", f"dags/{DAG_ID}/dagRuns", json={"logical_date": None, "conf": {name: typed}})
+        assert answer.status_code == 400, answer.text
+        assert f"Invalid input for param {name}" in answer.text
+    assert len(top.api.runs(DAG_ID)) == before
+
+    booking = {key.lower().replace(" ", "_"): value for key, value in row("REFUSED-1", gross="-50").items()}
+    script = Path(__file__).resolve().parents[2] / "bin" / "trigger_booking.py"
+    env = {"PATH": "/usr/bin:/bin", "AIRFLOW_URL": top.api.base_url, "AIRFLOW_TOKEN": top.api.token()}
+    done = subprocess.run(
+        [sys.executable, str(script), json.dumps(booking), "--wait", "--every", "1", "--timeout", "300"],
+        env=env, capture_output=True, text=True, timeout=400, check=False,
+    )  # fmt: skip
+    assert done.returncode == 1, done.stdout + done.stderr
+    refusal = "Manual booking refused: Gross: '-50' must be an amount in USD, zero or more"
+    assert f"collect_bookings: {refusal}" in done.stdout
+    run_id = done.stdout.split("run ", 1)[1].split()[0]
+    first = top.api.call("GET", f"dags/{DAG_ID}/dagRuns/{quote(run_id, safe='')}/taskInstances/collect_bookings")
+    assert first["state"] == "failed"
+    assert first["rendered_map_index"].startswith(refusal)
+    assert len(top.stack.jada.state()["requests"]) + len(top.stack.scc.state()["requests"]) == seen

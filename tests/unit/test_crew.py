@@ -20,8 +20,10 @@ from charter_pipeline.crew import (
     assigned_crew,
     checkin_time,
     crew_checklist,
+    default_crew_note,
     external_ref,
     iso_local,
+    roster_boats,
     scc_event_payload,
 )
 from charter_pipeline.money_words import money_findings
@@ -429,3 +431,18 @@ def test_no_scc_event_ever_speaks_of_money(
     assert datetime.fromisoformat(payload["end"]) - datetime.fromisoformat(payload["start"]) == timedelta(
         minutes=15 * quarter_hours
     )
+
+
+def test_a_boat_the_roster_does_not_name_is_said_to_sail_with_the_default_crew() -> None:
+    """Issue 22 point 5. A roster of only ``default`` (the contract's default) names no boat: nothing to say."""
+    config = load_config({"crew_roster": {"default": {"captain": {"name": "Dana"}, "crew": []},
+                                          "Marina Star": {"captain": {"name": "Rosa"}, "crew": []},
+                                          "Harbor Light": {"captain": {"name": "Eli"}, "crew": []}}})  # fmt: skip
+    boats = roster_boats(config)
+    assert boats == ["Harbor Light", "Marina Star"]
+    assert default_crew_note("Flying Dutchman", boats) == (
+        "default crew: boat 'Flying Dutchman' is not in crew_roster, which lists Harbor Light, Marina Star"
+    )
+    assert default_crew_note("marina  star", boats) == ""
+    assert roster_boats(load_config({})) == []
+    assert default_crew_note("Flying Dutchman", roster_boats(load_config({}))) == ""

@@ -22,8 +22,8 @@ from charter_pipeline.booking import BookingError
 from charter_pipeline.config import load_config
 from charter_pipeline.hooks.exports import ExportFile
 from charter_pipeline.ledger import STEPS, LedgerRecord, RecordSummary
-from charter_pipeline.publishing.poll import Poll
-from charter_pipeline.publishing.summary import summarize, summary_table
+from charter_pipeline.publishing.poll import ManualOutcome, Poll
+from charter_pipeline.publishing.summary import headline, manual_line, summarize, summary_table
 from charter_pipeline.service_state import changed_fields
 from charter_pipeline.stores.poll_state import PollState
 from charter_pipeline.task_runtime import Hooks
@@ -250,7 +250,8 @@ def test_a_cleared_old_manual_run_never_passes_its_booking_off_as_newer_than_a_l
     ledger, exports = Ledger(), Exports()
     raw = dict(zip(HEADER, charter("M-1", start="10:00"), strict=True))
     poll(ledger, exports).manual(raw, NOW - timedelta(hours=2))
-    exports.drop("a.csv", export([charter("M-1", start="14:00")]), minute=1)  # an hour before NOW
+    later = (NOW - timedelta(hours=1)).isoformat()  # Updated At an hour after the trigger
+    exports.drop("a.csv", export([charter("M-1", start="14:00", updated=later)]), minute=1)
     poll(ledger, exports).scheduled()
     assert ledger.records["M-1"].booking.start.hour == 14  # type: ignore[union-attr]
 
@@ -259,6 +260,72 @@ def test_a_cleared_old_manual_run_never_passes_its_booking_off_as_newer_than_a_l
     assert cleared.work == []
     assert cleared.counts["older_rows_ignored"] == 1
     assert ledger.records["M-1"].booking.start.hour == 14  # type: ignore[union-attr]
+    assert cleared.manual is not None
+    assert cleared.manual["outcome"] == ManualOutcome.SUPERSEDED
+    assert later.replace("+00:00", "") in cleared.manual["detail"]
+
+
+def published_export_booking(ledger: Ledger, exports: Exports, updated: str) -> None:
+    exports.drop("a.csv", export([charter("M-1", start="10:00", updated=updated)]), minute=1)
+    intake = poll(ledger, exports).scheduled()
+    assert [i["action"] for i in intake.work] == ["publish"]
+    ledger.publish("M-1")
+
+
+def test_a_manual_correction_without_updated_at_beats_the_exported_row_and_an_older_export_after_it() -> None:
+    """CONTRACT.md section 1 (issue 22): the desk's word counts as of its trigger, so it updates the booking."""
+    ledger, exports = Ledger(), Exports()
+    published_export_booking(ledger, exports, updated=(NOW - timedelta(days=3)).isoformat())
+    corrected = dict(zip(HEADER, charter("M-1", start="10:00"), strict=True)) | {"Passengers": "5"}
+
+    intake = poll(ledger, exports).manual(corrected, NOW - timedelta(minutes=1))
+
+    assert [(i["booking_id"], i["action"]) for i in intake.work] == [("M-1", "update")]
+    assert intake.manual == {"booking_id": "M-1", "outcome": "applied", "detail": "applied: update"}
+    assert ledger.records["M-1"].booking.passengers == 5  # type: ignore[union-attr]
+    ledger.publish("M-1")
+    # A later export still carrying the older row (or a row with no Updated At at all) changes nothing.
+    exports.drop("b.csv", export([charter("M-1", updated=(NOW - timedelta(days=2)).isoformat()),
+                                   charter("M-1", updated="")]), minute=30)  # fmt: skip
+    again = poll(ledger, exports).scheduled()
+    assert again.work == []
+    assert ledger.records["M-1"].booking.passengers == 5  # type: ignore[union-attr]
+    # One with a newer Updated At replaces it.
+    exports.drop("c.csv", export([charter("M-1", updated=NOW.isoformat())]), minute=40)
+    newer = poll(ledger, exports).scheduled()
+    assert [i["action"] for i in newer.work] == ["update"]
+    assert ledger.records["M-1"].booking.passengers == 6  # type: ignore[union-attr]
+
+
+def test_a_manual_booking_that_changes_nothing_says_so_in_the_summary() -> None:
+    ledger, exports = Ledger(), Exports()
+    published_export_booking(ledger, exports, updated=(NOW - timedelta(days=3)).isoformat())
+    same = dict(zip(HEADER, charter("M-1", start="10:00"), strict=True))
+
+    intake = poll(ledger, exports).manual(same, NOW - timedelta(minutes=1))
+    summary = summarize(load_config({}), intake.as_xcom()["intake"], intake.work, hooks(ledger))
+
+    assert intake.work == []
+    assert summary["manual"]["outcome"] == ManualOutcome.UNCHANGED
+    assert "Manual booking M-1: nothing changed: it matches what is already published" in summary_table(summary)
+    assert headline(summary).startswith("Manual booking M-1: nothing changed")
+
+
+def test_a_manual_booking_older_than_the_recorded_snapshot_is_not_applied_and_says_why() -> None:
+    ledger, exports = Ledger(), Exports()
+    published_export_booking(ledger, exports, updated=NOW.isoformat())
+    stale = dict(zip(HEADER, charter("M-1", updated=(NOW - timedelta(days=1)).isoformat()), strict=True)) | {
+        "Passengers": "9"
+    }
+
+    intake = poll(ledger, exports).manual(stale, NOW + timedelta(minutes=1))
+    summary = summarize(load_config({}), intake.as_xcom()["intake"], intake.work, hooks(ledger))
+
+    assert intake.work == []
+    assert ledger.records["M-1"].booking.passengers == 6  # type: ignore[union-attr]
+    assert summary["manual"]["outcome"] == ManualOutcome.SUPERSEDED
+    assert "not applied: the ledger holds a newer snapshot" in manual_line(summary)
+    assert "s3://exports/incoming/a.csv" in manual_line(summary)
 
 
 def test_a_summary_rerun_after_a_later_run_reports_superseded_and_leaves_the_booking_alone() -> None:
@@ -588,6 +655,24 @@ def test_a_cleared_page_task_of_a_retired_booking_publishes_nothing_and_stays_in
     assert "retired" in invalidation["result"]
     assert invalidation["invalidation_id"] == ""
     assert ledger.recorded == [("page", fp), ("invalidation", fp)]  # recorded, so the summary sees it in sync
+
+
+def test_the_summary_says_which_charters_sail_with_the_default_crew_for_a_boat_the_roster_does_not_name() -> None:
+    ledger, exports = Ledger(), Exports()
+    exports.drop("a.csv", export([charter("B-1"), charter("B-2")]), minute=1)  # both on "Sea Breeze"
+    intake = poll(ledger, exports).scheduled()
+    ledger.publish("B-1")
+    ledger.publish("B-2")
+    roster = {"default": {"captain": {"name": "Dana"}, "crew": []}, "Harbor Light": {"captain": {"name": "Eli"}}}
+
+    summary = summarize(load_config({"crew_roster": roster}), intake.as_xcom()["intake"], intake.work, hooks(ledger))
+
+    note = "default crew: boat 'Sea Breeze' is not in crew_roster, which lists Harbor Light"
+    assert [row["crew_note"] for row in summary["bookings"]] == [note, note]
+    assert f"B-1: {note}" in summary_table(summary)
+    assert headline(summary) == f"published 2; B-1: {note}; B-2: {note}"
+    plain = summarize(load_config({}), intake.as_xcom()["intake"], intake.work, hooks(ledger))
+    assert "default crew" not in summary_table(plain)
 
 
 def test_every_step_the_dag_names_is_one_booking_task_runs_and_no_other() -> None:

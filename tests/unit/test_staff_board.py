@@ -126,3 +126,16 @@ def test_quarantine_times_are_shown_in_the_pages_local_time_zone() -> None:
     html, _ = render_page(board)
     assert "Thu 01 Jan 2026 19:04" in html
     assert ">2026-01-02T03:04:00+00:00<" not in html
+
+
+def test_a_charter_on_the_default_crew_for_a_boat_the_roster_does_not_name_says_so() -> None:
+    """Issue 22 point 5: "Flying Dutchman" sailed with the default crew and nothing said so."""
+    done, *_ = records_in_every_state()  # boat "Queen"
+    flagged = build_board(Filters(TODAY, date(2026, 6, 30)), LA, "", [done], known_boats=["Harbor Light"])
+    row = flagged.charters[0]
+    assert row.roster_note == "default crew: boat 'Queen' is not in crew_roster, which lists Harbor Light"
+    assert row.roster_note.replace("'", "&#39;") in render_page(flagged)[0]
+    listed = build_board(Filters(TODAY, date(2026, 6, 30)), LA, "", [done], known_boats=["queen "])
+    assert listed.charters[0].roster_note == ""
+    only_default = build_board(Filters(TODAY, date(2026, 6, 30)), LA, "", [done])  # one crew for every boat
+    assert only_default.charters[0].roster_note == ""

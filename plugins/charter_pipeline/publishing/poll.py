@@ -7,8 +7,9 @@ import hashlib
 import logging
 from collections import Counter
 from collections.abc import Collection, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
-from datetime import datetime
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
 from charter_pipeline.booking import Booking, fingerprint
@@ -44,9 +45,43 @@ class Intake:
     work: list[dict[str, Any]] = field(default_factory=list)
     counts: Counter[str] = field(default_factory=Counter)
     quarantined: list[dict[str, Any]] = field(default_factory=list)
+    manual: dict[str, str] | None = None  # a manual run's booking and what became of it (manual_outcome)
 
     def as_xcom(self) -> dict[str, Any]:
-        return {"work": self.work, "intake": {"counts": dict(self.counts), "quarantined": self.quarantined}}
+        intake: dict[str, Any] = {"counts": dict(self.counts), "quarantined": self.quarantined}
+        if self.manual is not None:
+            intake["manual"] = self.manual
+        return {"work": self.work, "intake": intake}
+
+
+class ManualOutcome(StrEnum):
+    """What a manual booking did to its booking, as the run's summary tells the desk (CONTRACT.md section 1)."""
+
+    APPLIED = "applied"  # it needs work: published, updated or cancelled by this run's groups
+    UNCHANGED = "unchanged"  # it matches what is already published: nothing to send
+    RECORDED = "recorded"  # recorded, never published: a past charter, or not a charter
+    SUPERSEDED = "superseded"  # the ledger holds a newer snapshot of the booking: nothing applied
+
+
+def manual_outcome(booking: Booking, intake: Intake, recorded: LedgerRecord | None) -> dict[str, str]:
+    """The manual booking's outcome and the words that explain it (no money, no contact details)."""
+    if intake.counts["older_rows_ignored"]:
+        stamp = (recorded.order_key or [""])[0] if recorded else ""
+        source = recorded.source if recorded else "the ledger"
+        mine = booking.updated_at.isoformat() if booking.updated_at else "none"
+        outcome = ManualOutcome.SUPERSEDED
+        why = (
+            f"not applied: the ledger holds a newer snapshot of it (Updated At {stamp or 'none'}, from {source}); "
+            f"this booking's Updated At is {mine}"
+        )
+    elif intake.work:
+        outcome, why = ManualOutcome.APPLIED, f"applied: {intake.work[0]['action']}"
+    elif intake.counts["unchanged"]:
+        outcome, why = ManualOutcome.UNCHANGED, "nothing changed: it matches what is already published"
+    else:
+        action = Action.RECORD_PAST if booking.is_charter else Action.RECORD_ONLY
+        outcome, why = ManualOutcome.RECORDED, f"nothing published: {_record_only_reason(action, booking)}"
+    return {"booking_id": booking.booking_id, "outcome": outcome.value, "detail": why}
 
 
 def work_item(booking: Booking, fp: str, action: Action, record: LedgerRecord | None) -> dict[str, Any]:
@@ -85,12 +120,19 @@ class Poll:
         from charter_pipeline.exports import Candidate, Source
 
         booking = parse_booking(raw, self.config.tz)  # BookingError names the field
-        source = Source(file="manual trigger", last_modified=triggered_at or self.now, row=1)
+        received = triggered_at or self.now
+        if booking.updated_at is None:
+            # CONTRACT.md section 1: the desk's newest word, as of the trigger. Without this a manual correction
+            # lost to every export row with an Updated At (issue 22), and a later export replaced it with any.
+            booking = replace(booking, updated_at=received.astimezone(UTC))
+        source = Source(file="manual trigger", last_modified=received, row=1)
         candidate = Candidate(booking=booking, source=source)
         state = self.poll_state.get_poll_state()
         records = self.records.get_many([booking.booking_id])
+        recorded = records.get(booking.booking_id)
         state.backlog = self._decide({booking.booking_id: candidate}, records, state.backlog, revisit_backlog=False)
         self.poll_state.save_poll_state(state)
+        self.intake.manual = manual_outcome(booking, self.intake, recorded)
         return self.intake
 
     def scheduled(self) -> Intake:

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from charter_pipeline.booking import Booking
 from charter_pipeline.config import PipelineConfig
+from charter_pipeline.crew import default_crew_note, roster_boats
 from charter_pipeline.ledger import Action, BookingState, LedgerRecord
 
 if TYPE_CHECKING:
@@ -89,11 +90,36 @@ def summarize(
         poll_state.backlog = [b for b in poll_state.backlog if b not in done]
         poll_states.save_poll_state(poll_state)
     quarantined = list((intake or {}).get("quarantined") or [])
-    return {
+    summary: dict[str, Any] = {
         "counts": {name: counts.get(name, 0) for name in SUMMARY_COUNTS},
         "bookings": rows,
         "quarantined": quarantined,
     }
+    if manual := (intake or {}).get("manual"):
+        summary["manual"] = dict(manual)
+    return summary
+
+
+def manual_line(summary: Mapping[str, Any]) -> str:
+    """What became of a manual run's booking, in one line ("" for a poll): CONTRACT.md section 1 wants a manual
+    run that changed nothing, or lost to a newer snapshot, to say so."""
+    manual = summary.get("manual")
+    return f"Manual booking {manual['booking_id']}: {manual['detail']}" if manual else ""
+
+
+def crew_notes(summary: Mapping[str, Any]) -> list[str]:
+    """One line per booking of the run sailing with the default crew although the roster may have meant another
+    (crew.default_crew_note): a typo in a boat name must not pass silently (issue 22)."""
+    return [f"{row['booking_id']}: {row['crew_note']}" for row in summary["bookings"] if row.get("crew_note")]
+
+
+def headline(summary: Mapping[str, Any]) -> str:
+    """The run in one line, for the run's page in the UI (publishing/tasks.py show_on_run)."""
+    counts = summary["counts"]
+    shown = [f"{name.replace('_', ' ')} {counts[name]}" for name in SUMMARY_COUNTS[:9] if counts.get(name)]
+    line = ", ".join(shown) or "nothing to do"
+    head = f"{manual_line(summary)} ({line})" if summary.get("manual") else line
+    return "; ".join([head, *crew_notes(summary)])
 
 
 def _row(
@@ -104,6 +130,7 @@ def _row(
     outcome: Outcome,
     error: str,
 ) -> dict[str, Any]:
+    crew_note = default_crew_note(booking.boat, roster_boats(config)) if booking.is_charter else ""
     return {
         "booking_id": item["booking_id"],
         "guest": booking.first_name,
@@ -113,6 +140,7 @@ def _row(
         "calendar_id": record.calendar_id if record else "",
         "scc_event_id": record.scc_event_id if record else "",
         "error": error,
+        "crew_note": crew_note,
     }
 
 
@@ -153,6 +181,10 @@ def summary_table(summary: Mapping[str, Any]) -> str:
         lines[-1] += f"  superseded: {counts['superseded']}"
     if counts.get("files_read"):
         lines.append(f"  export files read: {counts['files_read']}, rows: {counts.get('rows_read', 0)}")
+    if manual := manual_line(summary):
+        lines += ["", f"  {manual}"]
+    if notes := crew_notes(summary):
+        lines += ["", *(f"  {note}" for note in notes)]
     if summary["bookings"]:
         lines += ["", f"  {'booking':<16} {'guest':<12} {'date':<10}  {'outcome':<10} guest page / error"]
         for row in summary["bookings"]:

@@ -10,16 +10,23 @@ from typing import Any
 
 from charter_pipeline.booking import BookingError
 from charter_pipeline.publishing.booking_steps import BookingSteps
-from charter_pipeline.publishing.poll import Poll
-from charter_pipeline.publishing.summary import summarize, summary_table
+from charter_pipeline.publishing.poll import ManualOutcome, Poll
+from charter_pipeline.publishing.summary import headline, manual_line, summarize, summary_table
 from charter_pipeline.task_runtime import Hooks, airflow_errors, pipeline_config
+from charter_pipeline.trigger_form import form_title
 
 log = logging.getLogger(__name__)
 
+# The context key show_on_run sets (the DAG's RUN_NOTE template reads it); Airflow's column holds 250 characters.
+NOTE_KEY = "charter_note"
+NOTE_LIMIT = 250
 
-def refuse_manual_booking(error: BookingError) -> str:
-    """The error line of a refused manual trigger: names the field, as CONTRACT.md section 1 asks."""
-    return f"Manual booking refused: {error}"
+
+def refuse_manual_booking(error: BookingError, *, from_form: bool = False) -> str:
+    """The error line of a refused manual trigger: names the field, as CONTRACT.md section 1 asks; for a booking
+    typed into the trigger form, by the field's title on the form ("Gross (USD): ...")."""
+    field = form_title(error.field) if from_form else error.field
+    return f"Manual booking refused: {field}: {error.message}"
 
 
 def collect_task(params: Mapping[str, Any], triggered_at: datetime | None = None) -> dict[str, Any]:
@@ -41,10 +48,15 @@ def collect_task(params: Mapping[str, Any], triggered_at: datetime | None = None
 
             parse_booking(manual_booking, config.tz)
     except BookingError as exc:
-        raise AirflowFailException(refuse_manual_booking(exc)) from None
+        refusal = refuse_manual_booking(exc, from_form=params.get("booking") is None)
+        show_on_run(refusal)
+        raise AirflowFailException(refusal) from None
     if manual_booking is not None:
         with airflow_errors():
             intake = Poll(config, now, Hooks.from_config(config)).manual(manual_booking, triggered_at)
+        if intake.manual:
+            log.info("Manual booking %s: %s", intake.manual["booking_id"], intake.manual["detail"])
+            show_on_run(f"Manual booking {intake.manual['booking_id']}: {intake.manual['detail']}")
     else:
         with airflow_errors():
             intake = Poll(config, now, Hooks.from_config(config)).scheduled()
@@ -94,7 +106,9 @@ def summary_task(intake: Mapping[str, Any] | None, work: list[dict[str, Any]] | 
     stuck, completed = desk_alerts_for(summary, work or [])
     summary["desk_alerts"] = [note.to_json() for note in tell_the_desk(stuck, completed, hooks)]
     if intake is None:
+        show_on_run("collect_bookings did not finish: nothing was processed (its line says why)")
         raise AirflowFailException("collect_bookings did not finish: nothing was processed (see its log).")
+    show_on_run(headline(summary))
     failed = summary["counts"]["failed"]
     if failed:
         raise AirflowFailException(f"{failed} booking(s) failed; the next poll retries them. See the table above.")
@@ -103,4 +117,24 @@ def summary_task(intake: Mapping[str, Any] | None, work: list[dict[str, Any]] | 
         raise AirflowFailException(
             f"Every booking is done, but the desk's alert for {', '.join(undelivered)} was not delivered (see above)."
         )
+    manual = summary.get("manual")
+    if manual and ManualOutcome(manual["outcome"]) is ManualOutcome.SUPERSEDED:
+        # The desk's correction was not applied: a green run would hide it (README Decisions, "Manual bookings that
+        # change nothing").
+        raise AirflowFailException(manual_line(summary))
     return summary
+
+
+def show_on_run(note: str) -> None:
+    """Put one line where the run's page shows it without opening a log (README Decisions, "Where a run says it").
+
+    The Task SDK cannot set a run's note, and only the core REST API (which a task has no credentials for) can.
+    What a task can set is its own rendered map index (the DAG gives ``collect_bookings`` and ``run_summary`` a
+    ``map_index_template`` reading ``NOTE_KEY``), which the Execution API stores whether the task succeeds or
+    fails, under ``airflow dags test`` and a scheduler alike. The run's "Task Instances" tab shows it beside the
+    task, and ``GET /api/v2/.../taskInstances`` returns it as ``rendered_map_index`` (bin/trigger_booking.py
+    prints it)."""
+    from airflow.sdk import get_current_context
+
+    line = " ".join(note.split())
+    get_current_context()[NOTE_KEY] = line if len(line) <= NOTE_LIMIT else line[: NOTE_LIMIT - 3] + "..."  # type: ignore[literal-required]

@@ -11,7 +11,7 @@ Each artifact of a booking (ledger.STEPS) is in one of a few states, said in the
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from enum import StrEnum
@@ -19,6 +19,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from charter_pipeline.booking import KNOWN_STATUSES, Booking
+from charter_pipeline.crew import default_crew_note
 from charter_pipeline.ledger import (
     STEPS,
     BookingState,
@@ -128,6 +129,7 @@ class CharterRow:
     guest_url: str
     error: str
     crew_note: str = ""  # what the Crew cell says without answers: "not known yet", or why there is no crew
+    roster_note: str = ""  # the default crew sails although the roster names other boats (crew.default_crew_note)
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -214,7 +216,11 @@ def local_instant(stored: str, tz: ZoneInfo) -> str:
 
 
 def charter_row(
-    record: LedgerRecord, tz: ZoneInfo, guest_base_url: str, crew: Mapping[str, str] | None = None
+    record: LedgerRecord,
+    tz: ZoneInfo,
+    guest_base_url: str,
+    crew: Mapping[str, str] | None = None,
+    known_boats: Collection[str] = (),
 ) -> CharterRow | None:
     """The page's row for a record with a snapshot (None without one)."""
     booking = record.booking
@@ -238,6 +244,7 @@ def charter_row(
         guest_url=f"{guest_base_url}{record.session_id}" if page_published else "",
         error=error,
         crew_note=crew_note(booking),
+        roster_note=default_crew_note(booking.boat, known_boats) if booking.is_charter else "",
     )
 
 
@@ -261,10 +268,14 @@ def build_board(
     backlog: Iterable[LedgerRecord] = (),
     quarantine: Sequence[Mapping[str, Any]] = (),
     crew: Mapping[str, str] | None = None,
+    known_boats: Collection[str] = (),
 ) -> Board:
-    """The page: charters in the window (filtered, sorted by departure), failed bookings, quarantined rows."""
+    """The page: charters in the window (filtered, sorted by departure), failed bookings, quarantined rows.
+    ``known_boats``: the boats crew_roster names, to say which charters sail with the default crew by mistake."""
     board = Board(filters, str(tz))
-    rows = [row for record in in_window if (row := charter_row(record, tz, guest_base_url, crew)) is not None]
+    rows = [
+        row for record in in_window if (row := charter_row(record, tz, guest_base_url, crew, known_boats)) is not None
+    ]
     wanted = filters.status
     if wanted == "failed":
         rows = [row for row in rows if row.error]
@@ -273,7 +284,7 @@ def build_board(
     board.charters = sorted(rows, key=lambda row: (row.starts_at, row.booking_id))
     failed = {row.booking_id: row for row in rows if row.error}
     for record in backlog:
-        row = charter_row(record, tz, guest_base_url, crew)
+        row = charter_row(record, tz, guest_base_url, crew, known_boats)
         if row is not None and row.error:
             failed.setdefault(row.booking_id, row)
     board.failed = sorted(failed.values(), key=lambda row: (row.starts_at, row.booking_id))

@@ -13,6 +13,7 @@ import time
 from typing import TYPE_CHECKING
 
 from charter_pipeline.config import PipelineConfig
+from charter_pipeline.crew import roster_boats
 from charter_pipeline.staff_page.board import Board, Filters, build_board
 
 if TYPE_CHECKING:
@@ -67,4 +68,5 @@ def read_board(
         backlog,
         quarantined,
         {**backlog_crew, **crew},
+        roster_boats(config),
     )
