@@ -82,9 +82,10 @@ def chaos_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SandboxSta
 def chaos_deployment(
     chaos_stack: SandboxStack, reliability_home: Path, monkeypatch: pytest.MonkeyPatch
 ) -> Callable[[str], ReliabilityDeployment]:
-    distribution_id = bootstrap_on(chaos_stack, {}, create_distribution=True)
-
     def make(name: str) -> ReliabilityDeployment:
+        # A distribution each: the harness reads one page of ListInvalidations (100), and two deployments of 100
+        # pages on one distribution would hide the second one's invalidations.
+        distribution_id = bootstrap_on(chaos_stack, {}, create_distribution=True)
         deployment = ReliabilityDeployment(chaos_stack, reliability_home, name, distribution_id)
         deployment.console_dir = reliability_home.parent / "consoles"
         deployment.extra_env = dict(FAST_RETRIES)
