@@ -32,3 +32,12 @@ def test_the_pattern_sees_such_an_import() -> None:
     assert IMPORTS_A_TEST_MODULE.search("from tests.hooks.test_ledger_hook import record")
     assert IMPORTS_A_TEST_MODULE.search("    from tests.deployment.conftest import today")
     assert not IMPORTS_A_TEST_MODULE.search("from tests.hooks.stand_ins import unique")
+
+
+def test_no_two_test_modules_share_a_file_name() -> None:
+    # tests/ has no __init__.py files, so pytest imports each test module by its bare name: a second
+    # tests/x/test_a.py beside tests/y/test_a.py fails the whole collection ("import file mismatch").
+    names: dict[str, list[str]] = {}
+    for path in TESTS.rglob("test_*.py"):
+        names.setdefault(path.name, []).append(str(path.relative_to(TESTS)))
+    assert {name: paths for name, paths in names.items() if len(paths) > 1} == {}

@@ -198,7 +198,7 @@ AWS_AUTH_CODES = frozenset(
      "ExpiredTokenException", "MissingAuthenticationToken"}
 )  # fmt: skip
 # Throttling and 5xx by their codes (some come as a 400): what outlived botocore's retries is ServiceUnavailable.
-_AWS_TRANSIENT_CODES = frozenset(
+AWS_TRANSIENT_CODES = frozenset(
     {"Throttling", "ThrottlingException", "ThrottledException", "RequestThrottled", "TooManyRequestsException",
      "ProvisionedThroughputExceededException", "RequestLimitExceeded", "SlowDown", "ServiceUnavailable",
      "InternalError", "InternalServerError", "InternalFailure", "TooManyInvalidationsInProgress",
@@ -242,7 +242,7 @@ def aws_error(exc: Exception, *, service: str, conn_id: str | None, secrets: Ite
                 status=status,
                 code=code,
             )
-        if code in _AWS_TRANSIENT_CODES or (isinstance(status, int) and status >= 500):
+        if code in AWS_TRANSIENT_CODES or (isinstance(status, int) and status >= 500):
             return ServiceUnavailable(f"{service} is unavailable after retries: {detail}", status=status, code=code)
         return ServiceRejected(
             f"{service} rejected the request: {detail}", status=status, code=code, service_message=detail

@@ -48,15 +48,17 @@ STEP_NAMES = {
     "page": "guest page upload",
     "invalidation": "CloudFront invalidation",
 }
-_AWS_UNAVAILABLE_CODES = frozenset(
-    {"ThrottlingException", "Throttling", "ProvisionedThroughputExceededException", "RequestLimitExceeded",
-     "SlowDown", "TooManyInvalidationsInProgress", "ServiceUnavailable", "InternalError", "InternalServerError"}
-)  # fmt: skip
 
 
 def failure_kind(exc: BaseException) -> FailureKind:
     """The kind of answer behind ``exc``, as a step raised it (before Airflow's exceptions wrap it)."""
-    from charter_pipeline.hooks.policy import ServiceAuthError, ServiceRejected, ServiceUnavailable
+    from charter_pipeline.hooks.policy import (
+        AWS_AUTH_CODES,
+        AWS_TRANSIENT_CODES,
+        ServiceAuthError,
+        ServiceRejected,
+        ServiceUnavailable,
+    )
 
     if isinstance(exc, ServiceAuthError):
         return FailureKind.CREDENTIALS
@@ -64,12 +66,15 @@ def failure_kind(exc: BaseException) -> FailureKind:
         return FailureKind.REFUSED
     if isinstance(exc, ServiceUnavailable):
         return FailureKind.UNAVAILABLE
-    response = getattr(exc, "response", None)  # a botocore ClientError a hook let through
+    # A botocore ClientError a hook let through (policy.translate_aws_errors keeps only conditional writes as
+    # such): read it by the same code sets the translation uses.
+    response = getattr(exc, "response", None)
     if isinstance(response, Mapping) and isinstance(response.get("Error"), Mapping):
         status = response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0
-        if status in (401, 403):
+        code = response["Error"].get("Code")
+        if status in (401, 403) or code in AWS_AUTH_CODES:
             return FailureKind.CREDENTIALS
-        if status >= 500 or status == 429 or response["Error"].get("Code") in _AWS_UNAVAILABLE_CODES:
+        if status >= 500 or status == 429 or code in AWS_TRANSIENT_CODES:
             return FailureKind.UNAVAILABLE
         return FailureKind.REFUSED
     if isinstance(exc, OSError | TimeoutError) or _is_transport_error(exc):

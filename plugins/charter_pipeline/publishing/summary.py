@@ -183,8 +183,6 @@ def summary_table(summary: Mapping[str, Any]) -> str:
         lines.append(f"  export files read: {counts['files_read']}, rows: {counts.get('rows_read', 0)}")
     if manual := manual_line(summary):
         lines += ["", f"  {manual}"]
-    if notes := crew_notes(summary):
-        lines += ["", *(f"  {note}" for note in notes)]
     if summary["bookings"]:
         lines += ["", f"  {'booking':<16} {'guest':<12} {'date':<10}  {'outcome':<10} guest page / error"]
         for row in summary["bookings"]:
@@ -193,6 +191,9 @@ def summary_table(summary: Mapping[str, Any]) -> str:
                 f"  {row['booking_id'][:16]:<16} {row['guest'][:12]:<12} {row['charter_date']:<10}  "
                 f"{row['outcome']:<10} {tail}"
             )
+    # After the table, so a booking's row stays the first line that names it.
+    if notes := crew_notes(summary):
+        lines += ["", *(f"  {note}" for note in notes)]
     if summary["quarantined"]:
         lines += ["", "  quarantined rows:"]
         lines += [f"    {q['source']} row {q['row']}: {q['reason']}" for q in summary["quarantined"]]
