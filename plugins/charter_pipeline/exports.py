@@ -437,12 +437,13 @@ def _read_json(text: str) -> list[RawRow]:
         if isinstance(element, dict):
             rows.append(RawRow(number, element))
         else:
-            kind = _json_kind(element)
+            kind = json_kind(element)
             rows.append(RawRow(number, {ELEMENT: element}, f"element {number} is {kind}, not a booking object"))
     return rows
 
 
-def _json_kind(value: object) -> str:
+def json_kind(value: object) -> str:
+    """What a JSON value is, in words ("a number", "null"): for a message about an element that is no object."""
     if value is None:
         return "null"
     if isinstance(value, bool):

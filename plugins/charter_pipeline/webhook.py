@@ -51,7 +51,7 @@ from urllib.parse import unquote, urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from charter_pipeline.booking import FIELD_BY_COLUMN_KEY, BookingError, column_key, parse_booking
-from charter_pipeline.exports import read_export
+from charter_pipeline.exports import json_kind, read_export
 
 log = logging.getLogger(__name__)
 log.setLevel(logging.INFO)  # Lambda's root logger passes WARNING and up only; one INFO line a delivery is wanted
@@ -402,20 +402,8 @@ def _bookings(body: bytes) -> list[dict[str, Any]]:
         raise ValueError(f"the body holds {len(bookings)} bookings; at most {MAX_BOOKINGS} at once")
     for index, booking in enumerate(bookings):
         if not isinstance(booking, dict):
-            raise ValueError(f"booking {index} is {_json_kind(booking)}, not a booking object")
+            raise ValueError(f"booking {index} is {json_kind(booking)}, not a booking object")
     return bookings
-
-
-def _json_kind(value: object) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "a boolean"
-    if isinstance(value, int | Decimal):
-        return "a number"
-    if isinstance(value, str):
-        return "a string"
-    return "an array"
 
 
 def _stored_document(bookings: list[dict[str, Any]], received: datetime) -> dict[str, Any]:
