@@ -248,8 +248,17 @@ class RestApi:
         return self.session.request(method, f"{self.base_url}/api/v2/{path.lstrip('/')}", headers=headers, **kwargs)
 
     def call(self, method: str, path: str, **kwargs: Any) -> Any:
-        """The JSON of a 2xx answer; anything else raises with the status and body."""
+        """The JSON of a 2xx answer; anything else raises with the status and body.
+
+        A repeatable call (not a POST) answered 5xx is made again, up to three times: the local stack's SQLite
+        answers "Database error" while the scheduler holds its write lock on a busy machine (seen in CI).
+        """
         answer = self.request(method, path, **kwargs)
+        for pause in (1, 2, 4):
+            if method == "POST" or answer.status_code < 500:
+                break
+            time.sleep(pause)
+            answer = self.request(method, path, **kwargs)
         if not answer.ok:
             raise RuntimeError(f"{method} /api/v2/{path}: HTTP {answer.status_code}: {answer.text[:500]}")
         return answer.json() if answer.content else None
