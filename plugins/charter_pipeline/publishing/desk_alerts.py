@@ -113,10 +113,7 @@ def stuck_alert(record: LedgerRecord, fingerprint: str) -> Alert | None:
     identifier = alert_id(PUBLISH_FAILED, record.booking_id, situation)
     if identifier in record.alerts_sent:
         return None
-    booking = record.booking
-    head = f"Booking {record.booking_id} is stuck: not published after every retry of this run."
-    if booking is not None:
-        head += f"\nCharter: {booking.boat}, {booking.trip_date.isoformat()}"
+    head = f"Booking {record.booking_id} is stuck: not published after every retry of this run." + _charter(record)
     lines = [head] + [f"- {STEP_NAMES.get(step, step)}: the service {_kind_words(kind)}" for step, kind in failed]
     tail = ["The next poll tries it again; you hear again if it fails another way, and once it is published."]
     answer = f"Last answer: {record.last_error}" if record.last_error else ""
@@ -136,10 +133,7 @@ def recovered_alert(record: LedgerRecord) -> Alert | None:
     identifier = alert_id(PUBLISH_RECOVERED, record.booking_id, [f"after {record.stuck_alert_open}"])
     if identifier in record.alerts_sent:
         return None
-    booking = record.booking
-    text = f"Booking {record.booking_id} is published now: the steps that were stuck are done."
-    if booking is not None:
-        text += f"\nCharter: {booking.boat}, {booking.trip_date.isoformat()}"
+    text = f"Booking {record.booking_id} is published now: the steps that were stuck are done." + _charter(record)
     return Alert(PUBLISH_RECOVERED, record.booking_id, text + "\nNothing to do.", identifier)
 
 
@@ -210,3 +204,9 @@ def desk_alerts_for(summary: Mapping[str, Any], work: Iterable[Mapping[str, Any]
     in_sync = set(OUTCOME_OF_ACTION.values())  # the outcomes of a booking the run brought in sync
     completed = [r["booking_id"] for r in rows if r["outcome"] in in_sync]
     return stuck, completed
+
+
+def _charter(record: LedgerRecord) -> str:
+    """The line naming the charter (boat and date; no guest, no money), or "" when the ledger has no snapshot."""
+    booking = record.booking
+    return f"\nCharter: {booking.boat}, {booking.trip_date.isoformat()}" if booking is not None else ""
